@@ -1,0 +1,71 @@
+"""Records of collection runs and of each account's outcome in a run."""
+
+from django.db import models
+from django.utils import timezone
+
+from accounts.models import Account
+
+
+class RunMode(models.TextChoices):
+    SIMULATED = "simulated", "Simulated"
+    REAL = "real", "Real (platform APIs)"
+
+
+class RunStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    COMPLETED = "completed", "Completed"
+    FAILED = "failed", "Failed"
+    INTERRUPTED = "interrupted", "Interrupted"
+
+
+class CollectionRun(models.Model):
+    mode = models.CharField(max_length=10, choices=RunMode.choices, default=RunMode.SIMULATED)
+    status = models.CharField(max_length=12, choices=RunStatus.choices, default=RunStatus.PENDING)
+    date = models.DateField(null=True, blank=True, help_text="The calendar day collected.")
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    accounts_total = models.PositiveIntegerField(default=0)
+    accounts_succeeded = models.PositiveIntegerField(default=0)
+    accounts_failed = models.PositiveIntegerField(default=0)
+    accounts_skipped = models.PositiveIntegerField(default=0)
+    duration_seconds = models.FloatField(null=True, blank=True)
+    options = models.JSONField(default=dict, blank=True)
+    message = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [models.Index(fields=["-started_at"], name="run_started_idx")]
+
+    def __str__(self) -> str:
+        return f"run {self.pk} ({self.mode}, {self.status})"
+
+    @property
+    def accounts_done(self) -> int:
+        return self.accounts_succeeded + self.accounts_failed + self.accounts_skipped
+
+
+class OutcomeStatus(models.TextChoices):
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    SKIPPED = "skipped", "Skipped"
+    DEFERRED = "deferred", "Deferred to a later run"
+
+
+class CollectionOutcome(models.Model):
+    run = models.ForeignKey(CollectionRun, on_delete=models.CASCADE, related_name="outcomes")
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="collection_outcomes")
+    status = models.CharField(max_length=10, choices=OutcomeStatus.choices)
+    error_message = models.TextField(blank=True)
+    duration_seconds = models.FloatField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["run", "account"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "account"], name="outcome_run_account_unique"),
+        ]
+        indexes = [models.Index(fields=["run", "status"], name="outcome_run_status_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.account_id} in run {self.run_id}: {self.status}"

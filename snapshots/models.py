@@ -1,0 +1,159 @@
+"""Daily metrics per account, posts, and each account's maintained latest values."""
+
+from django.db import models
+from django.db.models import Case, Q, Value, When
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from accounts.models import Account
+
+METRIC_FIELDS = ("followers", "following", "posts", "likes", "comments", "shares", "views")
+
+
+class Source(models.TextChoices):
+    SIMULATED = "simulated", "Simulated"
+    API = "api", "Platform API"
+    SCRAPE = "scrape", "Scrape"
+    CSV = "csv", "CSV import"
+    MANUAL = "manual", "Manual"
+
+
+class Precision(models.TextChoices):
+    EXACT = "exact", "Exact"
+    ROUNDED = "rounded", "Rounded by the platform"
+
+
+def _engagement_expression():
+    """likes + comments + shares; null only when all three are unknown."""
+    return Case(
+        When(Q(likes__isnull=True) & Q(comments__isnull=True) & Q(shares__isnull=True), then=None),
+        default=Coalesce("likes", Value(0)) + Coalesce("comments", Value(0)) + Coalesce("shares", Value(0)),
+        output_field=models.BigIntegerField(null=True),
+    )
+
+
+class Snapshot(models.Model):
+    """One account's metrics on one calendar day (in SOCIALMETRICS_TIME_ZONE).
+
+    Unknown is null, never 0. `followers`, `following` and `posts` are lifetime totals on that
+    day; `likes`, `comments`, `shares` and `views` are that day's activity.
+    """
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="snapshots")
+    date = models.DateField()
+    followers = models.BigIntegerField(null=True, blank=True)
+    following = models.BigIntegerField(null=True, blank=True)
+    posts = models.BigIntegerField(null=True, blank=True, help_text="Lifetime total of posts.")
+    likes = models.BigIntegerField(null=True, blank=True)
+    comments = models.BigIntegerField(null=True, blank=True)
+    shares = models.BigIntegerField(null=True, blank=True)
+    views = models.BigIntegerField(null=True, blank=True)
+    engagement = models.GeneratedField(
+        expression=_engagement_expression(),
+        output_field=models.BigIntegerField(null=True),
+        db_persist=True,
+        verbose_name="engagement total",
+    )
+    source = models.CharField(max_length=12, choices=Source.choices, default=Source.MANUAL)
+    precision = models.CharField(max_length=8, choices=Precision.choices, default=Precision.EXACT)
+    collected_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-date", "account_id"]
+        get_latest_by = "date"
+        constraints = [
+            # Its index (account_id, date) also serves "one account's history" and
+            # "latest per account" (read backwards), so no second index on those columns.
+            models.UniqueConstraint(fields=["account", "date"], name="snapshot_account_date_unique"),
+        ]
+        indexes = [
+            # "All accounts on a date" and the grid's newest-first order.
+            models.Index(fields=["-date", "account"], name="snapshot_date_account_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account_id} on {self.date}"
+
+
+class AccountLatest(models.Model):
+    """Each account's latest snapshot values and follower growth, kept by the write services.
+
+    Maintained in the same transaction as the snapshots it summarises, so "latest of every
+    account" and "order by 7-day growth" never scan the snapshot table. Growth over N days
+    compares the latest followers with the account's snapshot N days before the latest day (or
+    the nearest earlier day with a follower count, at most GROWTH_TOLERANCE_DAYS earlier).
+    `rebuild_latest` recomputes every row from the snapshots.
+    """
+
+    account = models.OneToOneField(
+        Account, on_delete=models.CASCADE, primary_key=True, related_name="latest"
+    )
+    date = models.DateField()
+    followers = models.BigIntegerField(null=True)
+    following = models.BigIntegerField(null=True)
+    posts = models.BigIntegerField(null=True)
+    likes = models.BigIntegerField(null=True)
+    comments = models.BigIntegerField(null=True)
+    shares = models.BigIntegerField(null=True)
+    views = models.BigIntegerField(null=True)
+    engagement = models.BigIntegerField(null=True)
+    precision = models.CharField(max_length=8, choices=Precision.choices, default=Precision.EXACT)
+    followers_change_1d = models.BigIntegerField(null=True)
+    followers_change_7d = models.BigIntegerField(null=True)
+    followers_change_30d = models.BigIntegerField(null=True)
+    followers_change_pct_1d = models.FloatField(null=True)
+    followers_change_pct_7d = models.FloatField(null=True)
+    followers_change_pct_30d = models.FloatField(null=True)
+
+    class Meta:
+        verbose_name = "latest values"
+        verbose_name_plural = "latest values"
+        indexes = [
+            models.Index(fields=["followers"], name="latest_followers_idx"),
+            models.Index(fields=["followers_change_7d"], name="latest_change_7d_idx"),
+            models.Index(fields=["date"], name="latest_date_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"latest of {self.account_id} ({self.date})"
+
+
+class PostType(models.TextChoices):
+    POST = "post", "Post"
+    REPLY = "reply", "Reply"
+    REPOST = "repost", "Repost"
+    IMAGE = "image", "Image"
+    VIDEO = "video", "Video"
+    SHORT = "short", "Short video"
+    STORY = "story", "Story"
+    LIVE = "live", "Live"
+    LINK = "link", "Link"
+    OTHER = "other", "Other"
+
+
+class Post(models.Model):
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="platform_posts")
+    platform_post_id = models.CharField(max_length=255)
+    url = models.URLField(max_length=1000, blank=True)
+    published_at = models.DateTimeField()
+    post_type = models.CharField(max_length=10, choices=PostType.choices, default=PostType.POST)
+    text = models.TextField(blank=True)
+    likes = models.BigIntegerField(null=True, blank=True)
+    comments = models.BigIntegerField(null=True, blank=True)
+    shares = models.BigIntegerField(null=True, blank=True)
+    views = models.BigIntegerField(null=True, blank=True)
+    collected_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-published_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "platform_post_id"], name="post_account_platform_id_unique"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["account", "-published_at"], name="post_account_published_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account_id}/{self.platform_post_id}"

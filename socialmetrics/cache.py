@@ -1,0 +1,86 @@
+"""Cache generations and Redis failure accounting: the one copy every app uses.
+
+Cached data is grouped (the summary, the grid, the accounts list, one account's history). Each group
+has a generation token stored in the cache; cached entries are keyed or stamped with the token they
+were built under. A write replaces the tokens of the groups it touches (one `set_many`, O(1)
+whatever the number of cached entries), so the very next read in any process misses and rebuilds.
+
+A token that has vanished (evicted, Redis flushed) is replaced by a fresh random one, never by a
+counter restarting at 1, so an entry built under an old token can never look fresh again.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+from collections.abc import Iterable
+
+from django.core.cache import cache
+
+SUMMARY = "summary"
+GRID = "grid"
+ACCOUNTS = "accounts"
+#: Groups that every change to accounts or snapshots touches.
+DATA_GROUPS = (SUMMARY, GRID, ACCOUNTS)
+
+_KEY = "gen:{}"
+
+
+def history_group(account_id: int) -> str:
+    """The group of one account's cached history: a change to one account leaves the others alone."""
+    return f"history:{account_id}"
+
+
+def _new_token() -> str:
+    return secrets.token_hex(8)
+
+
+def generations(groups: Iterable[str]) -> dict[str, str]:
+    """Current token of each group (one cache round trip; missing tokens are created)."""
+    groups = list(groups)
+    keys = {_KEY.format(g): g for g in groups}
+    found = cache.get_many(list(keys))
+    tokens = {keys[k]: v for k, v in found.items()}
+    for group in groups:
+        if group not in tokens:
+            token = _new_token()
+            key = _KEY.format(group)
+            # add() keeps a token another process created meanwhile; read back whichever won.
+            if not cache.add(key, token, timeout=None):
+                token = cache.get(key) or token
+            tokens[group] = token
+    return tokens
+
+
+def bump(groups: Iterable[str]) -> None:
+    """Invalidate every cached entry of these groups with one cache round trip."""
+    tokens = {_KEY.format(g): _new_token() for g in set(groups)}
+    if tokens:
+        cache.set_many(tokens, timeout=None)
+
+
+def bump_data(account_ids: Iterable[int] = ()) -> None:
+    """Invalidate the shared data groups and the history of the given accounts."""
+    bump([*DATA_GROUPS, *(history_group(a) for a in account_ids)])
+
+
+class _Counter:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.value = 0
+
+    def incr(self) -> None:
+        with self._lock:
+            self.value += 1
+
+
+#: Redis failures seen by this process (django-redis ignored the exception and logged it).
+redis_failures = _Counter()
+
+
+class RedisFailureCounter(logging.Handler):
+    """Logging handler on django-redis's logger: counts each failure it swallowed."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        redis_failures.incr()
