@@ -85,9 +85,7 @@ class AccountLatest(models.Model):
     `rebuild_latest` recomputes every row from the snapshots.
     """
 
-    account = models.OneToOneField(
-        Account, on_delete=models.CASCADE, primary_key=True, related_name="latest"
-    )
+    account = models.OneToOneField(Account, on_delete=models.CASCADE, primary_key=True, related_name="latest")
     date = models.DateField()
     followers = models.BigIntegerField(null=True)
     following = models.BigIntegerField(null=True)

@@ -1,0 +1,69 @@
+# socialmetrics — two commands:
+#   make run    set up (venv, packages, database, demo data, admin user) and serve on http://127.0.0.1:8000
+#   make test   set up and run the whole test suite (again on PostgreSQL + Redis when asked for)
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+VENV := .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+SERVICES_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
+SERVICES_REDIS_URL ?= redis://127.0.0.1:6379/15
+
+# The newest Python 3.12+ on this machine (Django 6.1 needs 3.12 or newer).
+define FIND_PYTHON
+for c in python3.14 python3.13 python3.12 $$(ls -d $$HOME/.pyenv/versions/3.1[2-9]*/bin/python3 \
+    /usr/local/bin/python3.1[2-9] /usr/bin/python3.1[2-9] 2>/dev/null | sort -rV) python3; do \
+  if command -v $$c >/dev/null 2>&1 && $$c -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1; then \
+    command -v $$c; exit 0; fi; \
+done; exit 1
+endef
+export FIND_PYTHON
+
+.PHONY: help run test test-embedded test-services lint migrations-check serve setup clean
+
+help:
+	@echo "make run    set up and serve the app with demo data on http://$(HOST):$(PORT)"
+	@echo "make test   set up and run the test suite (TEST_SERVICES=1 also runs it on PostgreSQL + Redis)"
+
+$(VENV)/.python-ok:
+	@py=$$(bash -c "$$FIND_PYTHON") || { \
+	  echo "socialmetrics needs Python 3.12 or newer (Django 6.1); none was found." >&2; \
+	  echo "Install python3.13 or python3.12 and run make again." >&2; exit 1; }; \
+	if [ -x $(PY) ] && ! $(PY) -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then \
+	  echo "Recreating $(VENV): it was made with a Python older than 3.12."; rm -rf $(VENV); fi; \
+	if [ ! -x $(PY) ]; then echo "Creating $(VENV) with $$py ($$($$py --version))"; $$py -m venv $(VENV); fi
+	@$(PY) -m pip install --quiet --upgrade pip
+	@touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.python-ok requirements/base.txt requirements/dev.txt
+	$(PY) -m pip install --quiet -r requirements/dev.txt
+	@touch $@
+
+setup: $(VENV)/.installed-dev
+
+run: setup
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py seed_demo
+	$(PY) manage.py ensure_admin
+	@echo "socialmetrics is at http://$(HOST):$(PORT)/ (admin: http://$(HOST):$(PORT)/admin/)"
+	$(PY) manage.py runserver $(HOST):$(PORT)
+
+# The suite on the embedded default (SQLite + local memory), then, when DATABASE_URL / REDIS_URL are
+# set or TEST_SERVICES=1, again against real PostgreSQL + Redis (where service tests must pass).
+test: setup
+	env -u DATABASE_URL -u REDIS_URL $(PY) -m pytest -m "not services" $(PYTEST_ARGS)
+	@if [ -n "$$DATABASE_URL$$REDIS_URL" ] || [ "$$TEST_SERVICES" = "1" ]; then \
+	  echo "--- the suite again on PostgreSQL + Redis ---"; \
+	  DATABASE_URL="$${DATABASE_URL:-$(SERVICES_DATABASE_URL)}" REDIS_URL="$${REDIS_URL:-$(SERVICES_REDIS_URL)}" \
+	  TEST_SERVICES=1 $(PY) -m pytest $(PYTEST_ARGS); \
+	fi
+
+lint: setup
+	$(PY) -m ruff check .
+
+migrations-check: setup
+	$(PY) manage.py makemigrations --check --dry-run
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache

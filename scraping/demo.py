@@ -1,0 +1,102 @@
+"""The demo data set: organizations, accounts across platforms, and a year of simulated history."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from accounts.platforms import profile_url_for
+
+from accounts.models import Account, Platform
+from accounts.services import accounts_import, accounts_set_flags
+from snapshots.models import Source
+from snapshots.services import SnapshotRow, UpsertResult, snapshot_upsert_many
+
+from .simulation import is_missing, simulate_day
+
+DEMO_ORGANIZATIONS = (
+    ("Department of Health", "healthdept"),
+    ("Office of the Secretary", "secretaryoffice"),
+    ("National Parks Service", "natparks"),
+    ("Weather Service", "weatherservice"),
+    ("Space Agency", "spaceagency"),
+    ("Public Library", "publiclibrary"),
+    ("City Transit", "citytransit"),
+    ("Food Safety Office", "foodsafety"),
+    ("Veterans Affairs", "veterans"),
+    ("Education Office", "educationoffice"),
+    ("Energy Department", "energydept"),
+    ("Tourism Board", "visittourism"),
+)
+#: Platforms in the order demo accounts are spread over them (the common ones first).
+DEMO_PLATFORMS = (
+    Platform.X,
+    Platform.FACEBOOK,
+    Platform.INSTAGRAM,
+    Platform.YOUTUBE,
+    Platform.LINKEDIN,
+    Platform.BLUESKY,
+    Platform.MASTODON,
+    Platform.TIKTOK,
+    Platform.THREADS,
+    Platform.REDDIT,
+    Platform.GITHUB,
+)
+MASTODON_HOST = "mastodon.social"
+
+
+@dataclass
+class SeedReport:
+    accounts_created: int
+    accounts_total: int
+    days: int
+    snapshots: UpsertResult
+
+
+def demo_account_entries(*, count: int) -> Iterator[dict]:
+    """`count` deterministic demo accounts as import entries (organization, platform, url)."""
+    per_round = len(DEMO_ORGANIZATIONS) * len(DEMO_PLATFORMS)
+    for index in range(count):
+        org_name, slug = DEMO_ORGANIZATIONS[index % len(DEMO_ORGANIZATIONS)]
+        platform = DEMO_PLATFORMS[(index // len(DEMO_ORGANIZATIONS)) % len(DEMO_PLATFORMS)]
+        round_ = index // per_round
+        handle = f"{slug}{round_}" if round_ else slug
+        host = MASTODON_HOST if platform == Platform.MASTODON else ""
+        if platform == Platform.BLUESKY:
+            handle = f"{handle}.bsky.social"
+        yield {
+            "organization": org_name,
+            "platform": platform.value,
+            "url": profile_url_for(platform=platform.value, handle=handle, instance_host=host),
+            "display_name": f"{org_name} ({platform.label})",
+        }
+
+
+def simulated_rows(
+    *, accounts: list[Account], start: dt.date, end: dt.date, skip_missing: bool = True
+) -> Iterator[SnapshotRow]:
+    """Simulated snapshots of these accounts for every day from start to end (inclusive)."""
+    days = [start + dt.timedelta(days=n) for n in range((end - start).days + 1)]
+    for account in accounts:
+        key = account.key
+        for day in days:
+            if skip_missing and is_missing(key, day):
+                continue
+            values = simulate_day(key, account.platform, day)
+            yield SnapshotRow(account_id=account.pk, date=day, source=Source.SIMULATED, **values)
+
+
+def demo_seed(*, accounts: int, days: int, end: dt.date) -> SeedReport:
+    """Create the demo organizations and accounts and `days` days of history ending on `end`.
+
+    Deterministic and idempotent: seeding twice gives the same data and writes nothing new.
+    """
+    entries = list(demo_account_entries(count=accounts))
+    report = accounts_import(entries=entries)
+    demo = list(Account.objects.filter(pk__in=report.account_ids).order_by("pk"))
+    core_ids = [a.pk for a in demo if a.platform in {Platform.X, Platform.FACEBOOK, Platform.INSTAGRAM}][::3]
+    accounts_set_flags(account_ids=core_ids, is_core=True)
+    start = end - dt.timedelta(days=days - 1)
+    result = snapshot_upsert_many(rows=simulated_rows(accounts=demo, start=start, end=end), batch_size=5000)
+    return SeedReport(accounts_created=report.created, accounts_total=len(demo), days=days, snapshots=result)

@@ -1,0 +1,175 @@
+"""Deterministic, realistic simulated metrics for demos, tests and benchmarks.
+
+`simulate_day(key, platform, day)` gives the same numbers for the same account and day on any
+machine: each account has its own size (a few hundred to millions of followers), growth trend,
+weekly rhythm of posting and engagement, occasional spikes and drops, and a few missing days.
+Followers are a closed-form function of the day, so any day can be computed without the others.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from bisect import bisect_right
+from dataclasses import dataclass
+from functools import lru_cache
+from hashlib import blake2b
+
+EPOCH = dt.date(2024, 1, 1)
+BLOCK_DAYS = 30
+MISSING_DAY_RATE = 0.012
+#: Relative posting activity Monday..Sunday.
+WEEKLY_RHYTHM = (1.1, 1.2, 1.15, 1.1, 0.95, 0.35, 0.25)
+_MEAN_RHYTHM = sum(WEEKLY_RHYTHM) / 7
+#: Platforms whose public figures include no daily likes/comments/shares/views.
+NO_ENGAGEMENT = {"github", "reddit"}
+NO_VIEWS = {"linkedin", "bluesky", "mastodon", "threads", "truth_social", "github", "reddit"}
+ROUNDED_PLATFORMS = {"youtube"}
+_U16 = 65535.0
+
+
+def _hash(*parts: object) -> int:
+    return int.from_bytes(blake2b("|".join(map(str, parts)).encode(), digest_size=8).digest(), "big")
+
+
+_MASK = (1 << 64) - 1
+
+
+def _mix(value: int) -> int:
+    """splitmix64: a cheap, well-spread integer hash for per-block and per-day draws."""
+    value = (value + 0x9E3779B97F4A7C15) & _MASK
+    value = ((value ^ (value >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+    value = ((value ^ (value >> 27)) * 0x94D049BB133111EB) & _MASK
+    return value ^ (value >> 31)
+
+
+@lru_cache(maxsize=65536)
+def _seed(key: str) -> int:
+    return _hash("seed", key)
+
+
+def _uniforms(value: int, count: int = 4) -> list[float]:
+    """Split a 64-bit hash into `count` uniform numbers in [0, 1]."""
+    return [((value >> (16 * i)) & 0xFFFF) / _U16 for i in range(count)]
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    base_followers: float
+    daily_growth: float
+    posts_per_day: float
+    engagement_rate: float
+    comment_ratio: float
+    share_ratio: float
+    views_ratio: float
+    base_following: int
+    following_per_day: float
+    base_posts: int
+    wobble_phase: float
+
+
+@lru_cache(maxsize=65536)
+def profile(key: str) -> Profile:
+    seed = _seed(key)
+    a = _uniforms(seed)
+    b = _uniforms(_mix(seed ^ 0xB))
+    c = _uniforms(_mix(seed ^ 0xC))
+    base_followers = 10 ** (2.5 + 4.2 * a[0] ** 1.3)  # ~300 to ~5M, most accounts modest
+    posts_per_day = 0.2 + 4.8 * a[2] ** 2
+    return Profile(
+        base_followers=base_followers,
+        daily_growth=-0.0003 + 0.0028 * a[1] ** 1.5,
+        posts_per_day=posts_per_day,
+        engagement_rate=0.0008 + 0.02 * a[3] ** 2,
+        comment_ratio=0.02 + 0.08 * b[0],
+        share_ratio=0.03 + 0.15 * b[1],
+        views_ratio=15 + 50 * b[2],
+        base_following=int(20 + 2000 * b[3] ** 3),
+        following_per_day=0.05 * c[0],
+        base_posts=int(300 + posts_per_day * 900 * (0.5 + c[1])),
+        wobble_phase=c[2] * math.tau,
+    )
+
+
+_EVENT_RATE = int(0.3 * 0xFFFF)
+
+
+@lru_cache(maxsize=65536)
+def _events(key: str, last_block: int) -> tuple[list[int], list[float], list[float]]:
+    """Spikes and drops up to a block (at most one per 30-day block, in 30% of blocks): their
+    days from EPOCH, their follower jump fractions, and the cumulative factor after each."""
+    seed = _seed(key)
+    days, jumps, cumulative, factor = [], [], [1.0], 1.0
+    for block in range(last_block + 1):
+        draw = _mix(seed ^ (block * 0x632BE59BD9B4E019))
+        if draw & 0xFFFF >= _EVENT_RATE:
+            continue
+        offset = ((draw >> 16) & 0xFFFF) / _U16
+        size = ((draw >> 32) & 0xFFFF) / _U16
+        rise = (draw >> 48) & 0xFFFF >= 0x4000
+        jump = 0.005 + 0.035 * size if rise else -(0.003 + 0.015 * size)
+        days.append(block * BLOCK_DAYS + int(offset * (BLOCK_DAYS - 1)))
+        jumps.append(jump)
+        factor *= 1 + jump
+        cumulative.append(factor)
+    return days, jumps, cumulative
+
+
+def _event_factor(key: str, t: int) -> tuple[float, bool]:
+    """Cumulative follower factor of every event up to day t, and whether day t is just after a spike."""
+    if t < 0:
+        return 1.0, False
+    days, jumps, cumulative = _events(key, t // BLOCK_DAYS)
+    index = bisect_right(days, t)
+    near = index > 0 and t - days[index - 1] <= 2 and jumps[index - 1] > 0
+    return cumulative[index], near
+
+
+def _round_sig(value: int, digits: int = 3) -> int:
+    if value < 1000:
+        return value
+    scale = 10 ** (len(str(value)) - digits)
+    return int(round(value / scale) * scale)
+
+
+def is_missing(key: str, day: dt.date) -> bool:
+    """Whether the demo history leaves this account-day out (a few missing days, like real data)."""
+    draw = _mix(_seed(key) ^ (day.toordinal() * 0xA0761D6478BD642F) ^ 0x5555)
+    return (draw & 0xFFFF) / _U16 < MISSING_DAY_RATE
+
+
+def simulate_day(key: str, platform: str, day: dt.date) -> dict:
+    """The metrics of one account (`key` = "platform:handle") on one day, and their precision."""
+    p = profile(key)
+    t = (day - EPOCH).days
+    u = _uniforms(_mix(_seed(key) ^ (day.toordinal() * 0xD6E8FEB86659FD93)))
+    events, after_spike = _event_factor(key, t)
+    wobble = 1 + 0.0015 * math.sin(t / 9 + p.wobble_phase)
+    followers = int(p.base_followers * math.exp(p.daily_growth * t) * events * wobble)
+    rhythm = WEEKLY_RHYTHM[day.weekday()]
+    posts_today = int(p.posts_per_day * rhythm * (0.4 + 1.2 * u[0]) + 0.5)
+    posts_total = max(0, p.base_posts + int(p.posts_per_day * _MEAN_RHYTHM * t))
+    values = {
+        "followers": followers,
+        "following": max(0, int(p.base_following + p.following_per_day * t)),
+        "posts": posts_total,
+        "likes": None,
+        "comments": None,
+        "shares": None,
+        "views": None,
+        "precision": "exact",
+    }
+    if platform not in NO_ENGAGEMENT:
+        activity = (0.3 + 0.7 * min(posts_today, 6)) * (0.6 + 0.8 * u[1])
+        if after_spike:
+            activity *= 3 + 5 * u[2]
+        likes = int(followers * p.engagement_rate * activity * 0.25)
+        values["likes"] = likes
+        values["comments"] = int(likes * p.comment_ratio)
+        values["shares"] = int(likes * p.share_ratio)
+        if platform not in NO_VIEWS:
+            values["views"] = int(likes * p.views_ratio * (0.8 + 0.4 * u[3]))
+    if platform in ROUNDED_PLATFORMS:
+        values["followers"] = _round_sig(followers)
+        values["precision"] = "rounded"
+    return values

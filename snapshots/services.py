@@ -1,0 +1,308 @@
+"""Writes to snapshots: every write path goes through here.
+
+`snapshot_upsert_many` upserts on (account, date) in batches, so running an import or a collection
+twice never duplicates a row; it refreshes the touched accounts' maintained latest row in the same
+transaction and invalidates the caches once per batch.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+
+from django.db import connection, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from accounts.models import Account
+from socialmetrics import cache as generations
+
+from .models import METRIC_FIELDS, AccountLatest, Precision, Snapshot, Source
+
+#: Growth over N days looks back this many extra days when the exact day is missing.
+GROWTH_TOLERANCE_DAYS = 2
+GROWTH_PERIODS = (1, 7, 30)
+DEFAULT_BATCH_SIZE = 2000
+_ID_CHUNK = 500
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotRow:
+    """One account-day of metrics to write. None means "not known": it never erases a value."""
+
+    account_id: int
+    date: dt.date
+    followers: int | None = None
+    following: int | None = None
+    posts: int | None = None
+    likes: int | None = None
+    comments: int | None = None
+    shares: int | None = None
+    views: int | None = None
+    source: str = Source.MANUAL
+    precision: str = Precision.EXACT
+
+
+@dataclass
+class UpsertResult:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    account_ids: set[int] = field(default_factory=set)
+
+    def __iadd__(self, other: UpsertResult) -> UpsertResult:
+        self.created += other.created
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+        self.account_ids |= other.account_ids
+        return self
+
+
+def _batched(items: Iterable, size: int) -> Iterator[list]:
+    iterator = iter(items)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+def snapshot_upsert_many(
+    *, rows: Iterable[SnapshotRow], batch_size: int = DEFAULT_BATCH_SIZE
+) -> UpsertResult:
+    """Insert or update snapshots on (account, date), batch by batch.
+
+    A value of None keeps what is stored (unknown never erases a known value). Rows identical to
+    what is stored are not written. Each batch costs a fixed number of queries whatever its size:
+    one read of the stored rows, one bulk upsert, and the latest-row refresh; and one cache
+    invalidation after it commits.
+    """
+    result = UpsertResult()
+    for batch in _batched(rows, batch_size):
+        result += _upsert_batch(batch)
+    return result
+
+
+_TABLE = Snapshot._meta.db_table
+_WRITE_COLUMNS = ("account_id", "date", *METRIC_FIELDS, "source", "precision", "collected_at")
+
+
+def _upsert_sql(*, values_clause: str, returning: str = "") -> str:
+    """INSERT ... ON CONFLICT (account, date) DO UPDATE where None keeps the stored value, and a row
+    whose values would not change is left alone (so it is neither rewritten nor counted)."""
+    merged = [f"COALESCE(excluded.{n}, {_TABLE}.{n})" for n in METRIC_FIELDS]
+    assignments = ", ".join(
+        [f"{n} = {m}" for n, m in zip(METRIC_FIELDS, merged, strict=True)]
+        + [
+            "source = excluded.source",
+            "precision = excluded.precision",
+            "collected_at = excluded.collected_at",
+        ]
+    )
+    stored = ", ".join(f"{_TABLE}.{n}" for n in (*METRIC_FIELDS, "source", "precision"))
+    wanted = ", ".join([*merged, "excluded.source", "excluded.precision"])
+    return (
+        f"INSERT INTO {_TABLE} ({', '.join(_WRITE_COLUMNS)}) {values_clause} "
+        f"ON CONFLICT (account_id, date) DO UPDATE SET {assignments} "
+        f"WHERE ({stored}) IS DISTINCT FROM ({wanted}) {returning}"
+    )
+
+
+_PG_UPSERT = _upsert_sql(
+    values_clause=(
+        f"SELECT t.*, %s::timestamptz FROM unnest(%s::bigint[], %s::date[], "
+        f"{', '.join(['%s::bigint[]'] * len(METRIC_FIELDS))}, %s::text[], %s::text[]) "
+        f"AS t(account_id, date, {', '.join(METRIC_FIELDS)}, source, precision)"
+    ),
+    returning="RETURNING account_id, (xmax = 0) AS inserted",
+)
+_GENERIC_UPSERT = _upsert_sql(values_clause=f"VALUES ({', '.join(['%s'] * len(_WRITE_COLUMNS))})").replace(
+    " IS DISTINCT FROM ", " IS NOT "
+)  # SQLite spells it IS NOT
+
+
+def _upsert_batch(batch: list[SnapshotRow]) -> UpsertResult:
+    # The last row wins when a batch names the same account-day twice.
+    incoming: dict[tuple[int, dt.date], SnapshotRow] = {(r.account_id, r.date): r for r in batch}
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            result = _upsert_postgresql(list(incoming.values()))
+        else:
+            result = _upsert_generic(incoming)
+        if result.account_ids:
+            written = set(result.account_ids)
+            latest_refresh(account_ids=written)
+            transaction.on_commit(lambda: generations.bump_data(written))
+    return result
+
+
+def _upsert_postgresql(rows: list[SnapshotRow]) -> UpsertResult:
+    """One statement per batch: the rows travel as arrays; RETURNING tells created from updated."""
+    columns = [[r.account_id for r in rows], [r.date for r in rows]]
+    columns += [[getattr(r, n) for r in rows] for n in METRIC_FIELDS]
+    columns += [[r.source for r in rows], [r.precision for r in rows]]
+    with connection.cursor() as cursor:
+        cursor.execute(_PG_UPSERT, [timezone.now(), *columns])
+        returned = cursor.fetchall()
+    created = sum(1 for _, inserted in returned if inserted)
+    return UpsertResult(
+        created=created,
+        updated=len(returned) - created,
+        unchanged=len(rows) - len(returned),
+        account_ids={account_id for account_id, _ in returned},
+    )
+
+
+def _upsert_generic(incoming: dict[tuple[int, dt.date], SnapshotRow]) -> UpsertResult:
+    """Read what is stored (one query), then write only new or changed rows (one executemany)."""
+    result = UpsertResult()
+    account_ids = {key[0] for key in incoming}
+    dates = {key[1] for key in incoming}
+    stored = {
+        (row[0], row[1]): row[2:]
+        for row in Snapshot.objects.filter(account_id__in=account_ids, date__in=dates).values_list(
+            "account_id", "date", *METRIC_FIELDS, "source", "precision"
+        )
+    }
+    now = timezone.now()
+    params = []
+    for key, row in incoming.items():
+        new = (*(getattr(row, n) for n in METRIC_FIELDS), row.source, row.precision)
+        old = stored.get(key)
+        if old is not None:
+            merged = tuple(n if n is not None else o for n, o in zip(new, old, strict=True))
+            if merged == old:
+                result.unchanged += 1
+                continue
+            result.updated += 1
+        else:
+            result.created += 1
+        params.append((row.account_id, row.date, *new, now))
+        result.account_ids.add(row.account_id)
+    if params:
+        with connection.cursor() as cursor:
+            cursor.executemany(_GENERIC_UPSERT, params)
+    return result
+
+
+def snapshot_save(*, snapshot: Snapshot) -> Snapshot:
+    """Save one snapshot (admin, shell) and keep its account's latest row right."""
+    with transaction.atomic():
+        snapshot.save()
+        latest_refresh(account_ids=[snapshot.account_id])
+    return snapshot
+
+
+def snapshot_delete_many(*, snapshots) -> int:
+    """Delete snapshots (a queryset) and refresh the latest rows of their accounts."""
+    with transaction.atomic():
+        account_ids = set(snapshots.values_list("account_id", flat=True).distinct())
+        deleted, _ = snapshots.delete()
+        latest_refresh(account_ids=account_ids)
+    transaction.on_commit(lambda: generations.bump_data(account_ids))
+    return deleted
+
+
+# --- The maintained latest row --------------------------------------------------------------------
+
+
+def _growth(latest: int | None, earlier: int | None) -> tuple[int | None, float | None]:
+    if latest is None or earlier is None:
+        return None, None
+    change = latest - earlier
+    pct = round(change * 100.0 / earlier, 4) if earlier else None
+    return change, pct
+
+
+def latest_compute(*, account_ids: Iterable[int]) -> dict[int, AccountLatest]:
+    """What the latest row of each account should be, computed from its snapshots.
+
+    Three queries for any number of accounts (in chunks): the latest day of each, the rows of
+    those days, and the follower counts on the days growth compares with.
+    """
+    result: dict[int, AccountLatest] = {}
+    ids = sorted(set(account_ids))
+    for start in range(0, len(ids), _ID_CHUNK):
+        chunk = ids[start : start + _ID_CHUNK]
+        latest_dates = dict(
+            Snapshot.objects.filter(account_id__in=chunk)
+            .order_by()
+            .values("account_id")
+            .annotate(latest=Max("date"))
+            .values_list("account_id", "latest")
+        )
+        if not latest_dates:
+            continue
+        latest_rows = {
+            s.account_id: s
+            for s in Snapshot.objects.filter(
+                account_id__in=list(latest_dates), date__in=set(latest_dates.values())
+            ).only("account_id", "date", "precision", "engagement", *METRIC_FIELDS)
+            if latest_dates[s.account_id] == s.date
+        }
+        lookback: set[dt.date] = set()
+        for day in set(latest_dates.values()):
+            for period in GROWTH_PERIODS:
+                for extra in range(GROWTH_TOLERANCE_DAYS + 1):
+                    lookback.add(day - dt.timedelta(days=period + extra))
+        earlier: dict[tuple[int, dt.date], int] = {
+            (a, d): f
+            for a, d, f in Snapshot.objects.filter(
+                account_id__in=list(latest_dates), date__in=lookback, followers__isnull=False
+            ).values_list("account_id", "date", "followers")
+        }
+        for account_id, snap in latest_rows.items():
+            row = AccountLatest(
+                account_id=account_id,
+                date=snap.date,
+                precision=snap.precision,
+                engagement=snap.engagement,
+                **{name: getattr(snap, name) for name in METRIC_FIELDS},
+            )
+            for period in GROWTH_PERIODS:
+                base = None
+                for extra in range(GROWTH_TOLERANCE_DAYS + 1):
+                    day = snap.date - dt.timedelta(days=period + extra)
+                    if (account_id, day) in earlier:
+                        base = earlier[(account_id, day)]
+                        break
+                change, pct = _growth(snap.followers, base)
+                setattr(row, f"followers_change_{period}d", change)
+                setattr(row, f"followers_change_pct_{period}d", pct)
+            result[account_id] = row
+    return result
+
+
+_LATEST_UPDATE_FIELDS = [f.name for f in AccountLatest._meta.concrete_fields if f.name != "account"]
+
+
+def latest_refresh(*, account_ids: Iterable[int]) -> None:
+    """Bring the latest rows of these accounts in line with their snapshots (call inside the write's
+    transaction). Accounts left with no snapshot lose their latest row."""
+    ids = set(account_ids)
+    if not ids:
+        return
+    rows = latest_compute(account_ids=ids)
+    if rows:
+        AccountLatest.objects.bulk_create(
+            list(rows.values()),
+            update_conflicts=True,
+            unique_fields=["account"],
+            update_fields=_LATEST_UPDATE_FIELDS,
+            batch_size=1000,
+        )
+    gone = ids - rows.keys()
+    if gone:
+        AccountLatest.objects.filter(account_id__in=gone).delete()
+
+
+def latest_rebuild_all(*, chunk_size: int = 2000) -> int:
+    """Recompute every account's latest row from the snapshots; returns the number of rows kept."""
+    account_ids = list(Account.objects.order_by("pk").values_list("pk", flat=True))
+    kept = 0
+    for start in range(0, len(account_ids), chunk_size):
+        chunk = account_ids[start : start + chunk_size]
+        with transaction.atomic():
+            latest_refresh(account_ids=chunk)
+        kept += AccountLatest.objects.filter(account_id__in=chunk).count()
+    generations.bump_data(account_ids)
+    return kept
