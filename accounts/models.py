@@ -59,7 +59,10 @@ class Account(models.Model):
     )
     is_active = models.BooleanField(default=True, help_text="Inactive accounts are not collected.")
     external_id = models.CharField(
-        "platform account id", max_length=255, null=True, blank=True,
+        "platform account id",
+        max_length=255,
+        null=True,
+        blank=True,
         help_text="The platform's own id (a Bluesky DID, a YouTube channel id...).",
     )
     instance_host = models.CharField(
