@@ -1,0 +1,198 @@
+"""The write layer: idempotent bulk upserts and the maintained latest row."""
+
+import datetime as dt
+import random
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from snapshots.models import AccountLatest, Snapshot
+from snapshots.services import (
+    GROWTH_TOLERANCE_DAYS,
+    SnapshotRow,
+    latest_compute,
+    latest_rebuild_all,
+    snapshot_delete_many,
+    snapshot_save,
+    snapshot_upsert_many,
+)
+from tests.factories import AccountFactory
+
+pytestmark = pytest.mark.django_db
+START = dt.date(2026, 1, 1)
+
+
+def rows_for(accounts, days, followers=lambda a, d: 1000 + 10 * d):
+    return [
+        SnapshotRow(
+            account_id=a.pk,
+            date=START + dt.timedelta(days=d),
+            followers=followers(a, d),
+            likes=d,
+            comments=1,
+            shares=2,
+        )
+        for a in accounts
+        for d in range(days)
+    ]
+
+
+def test_upsert_creates_then_is_idempotent():
+    accounts = AccountFactory.create_batch(3)
+    first = snapshot_upsert_many(rows=rows_for(accounts, 10))
+    assert (first.created, first.updated, first.unchanged) == (30, 0, 0)
+    again = snapshot_upsert_many(rows=rows_for(accounts, 10))
+    assert (again.created, again.updated, again.unchanged) == (0, 0, 30)
+    assert Snapshot.objects.count() == 30
+
+
+def test_upsert_updates_changed_values_only():
+    account = AccountFactory()
+    snapshot_upsert_many(rows=rows_for([account], 5))
+    changed = rows_for([account], 5, followers=lambda a, d: 5000 if d == 2 else 1000 + 10 * d)
+    result = snapshot_upsert_many(rows=changed)
+    assert (result.created, result.updated, result.unchanged) == (0, 1, 4)
+    assert Snapshot.objects.get(account=account, date=START + dt.timedelta(days=2)).followers == 5000
+
+
+def test_unknown_value_never_erases_a_known_one():
+    account = AccountFactory()
+    snapshot_upsert_many(rows=[SnapshotRow(account_id=account.pk, date=START, followers=10, likes=4)])
+    result = snapshot_upsert_many(rows=[SnapshotRow(account_id=account.pk, date=START, following=7)])
+    assert result.updated == 1
+    stored = Snapshot.objects.get(account=account, date=START)
+    assert (stored.followers, stored.following, stored.likes, stored.comments) == (10, 7, 4, None)
+    assert stored.engagement == 4
+
+
+def test_the_last_row_wins_when_a_batch_repeats_a_day():
+    account = AccountFactory()
+    rows = [
+        SnapshotRow(account_id=account.pk, date=START, followers=1),
+        SnapshotRow(account_id=account.pk, date=START, followers=2),
+    ]
+    result = snapshot_upsert_many(rows=rows)
+    assert result.created == 1
+    assert Snapshot.objects.get().followers == 2
+
+
+def _queries_for(accounts, days, start_day=0):
+    rows = [
+        SnapshotRow(account_id=a.pk, date=START + dt.timedelta(days=start_day + d), followers=d)
+        for a in accounts
+        for d in range(days)
+    ]
+    with CaptureQueriesContext(connection) as ctx:
+        snapshot_upsert_many(rows=rows, batch_size=10_000)
+    return len(ctx.captured_queries)
+
+
+def test_a_batch_costs_the_same_number_of_queries_whatever_its_size():
+    small = _queries_for(AccountFactory.create_batch(2), 3)
+    large = _queries_for(AccountFactory.create_batch(40), 30)
+    assert small == large
+    assert large <= 8  # savepoint, read/write, three latest-row reads, latest upsert, release
+
+
+def naive_latest(account_id):
+    """What the latest row says, computed the slow, obvious way."""
+    snaps = list(Snapshot.objects.filter(account_id=account_id).order_by("date"))
+    if not snaps:
+        return None
+    last = snaps[-1]
+    by_day = {s.date: s.followers for s in snaps if s.followers is not None}
+    result = {"date": last.date, "followers": last.followers, "engagement": last.engagement}
+    for period in (1, 7, 30):
+        base = next(
+            (
+                by_day[last.date - dt.timedelta(days=period + extra)]
+                for extra in range(GROWTH_TOLERANCE_DAYS + 1)
+                if last.date - dt.timedelta(days=period + extra) in by_day
+            ),
+            None,
+        )
+        change = None if base is None or last.followers is None else last.followers - base
+        result[f"change_{period}d"] = change
+    return result
+
+
+def stored_latest(account_id):
+    row = AccountLatest.objects.filter(account_id=account_id).first()
+    if row is None:
+        return None
+    return {
+        "date": row.date,
+        "followers": row.followers,
+        "engagement": row.engagement,
+        "change_1d": row.followers_change_1d,
+        "change_7d": row.followers_change_7d,
+        "change_30d": row.followers_change_30d,
+    }
+
+
+def test_latest_row_always_equals_what_the_snapshots_say():
+    rng = random.Random(7)
+    accounts = AccountFactory.create_batch(6)
+    for _ in range(12):  # random writes: backfills, gaps, corrections, nulls, deletions
+        rows = []
+        for account in rng.sample(accounts, 3):
+            for _ in range(rng.randint(1, 15)):
+                rows.append(
+                    SnapshotRow(
+                        account_id=account.pk,
+                        date=START + dt.timedelta(days=rng.randint(0, 60)),
+                        followers=rng.choice([None, rng.randint(0, 10_000)]),
+                        likes=rng.choice([None, rng.randint(0, 50)]),
+                    )
+                )
+        snapshot_upsert_many(rows=rows)
+        if rng.random() < 0.3:
+            victim = rng.choice(accounts)
+            snapshot_delete_many(
+                snapshots=Snapshot.objects.filter(account=victim, date__gte=START + dt.timedelta(days=50))
+            )
+        for account in accounts:
+            assert stored_latest(account.pk) == naive_latest(account.pk), account.pk
+
+
+def test_growth_compares_with_the_right_days():
+    account = AccountFactory()
+    rows = [
+        SnapshotRow(account_id=account.pk, date=START + dt.timedelta(days=d), followers=100 + d)
+        for d in range(40)
+    ]
+    snapshot_upsert_many(rows=rows)
+    latest = AccountLatest.objects.get(account=account)
+    assert latest.date == START + dt.timedelta(days=39)
+    assert (latest.followers_change_1d, latest.followers_change_7d, latest.followers_change_30d) == (1, 7, 30)
+    assert latest.followers_change_pct_7d == pytest.approx(7 * 100 / 132, abs=1e-4)
+
+
+def test_growth_is_unknown_rather_than_invented_when_no_earlier_day_exists():
+    account = AccountFactory()
+    snapshot_upsert_many(rows=[SnapshotRow(account_id=account.pk, date=START, followers=5)])
+    latest = AccountLatest.objects.get(account=account)
+    assert latest.followers_change_1d is None
+    assert latest.followers_change_pct_30d is None
+
+
+def test_single_save_and_delete_keep_the_latest_row_right():
+    account = AccountFactory()
+    snapshot_save(snapshot=Snapshot(account=account, date=START, followers=10))
+    assert AccountLatest.objects.get(account=account).followers == 10
+    snapshot_delete_many(snapshots=Snapshot.objects.filter(account=account))
+    assert not AccountLatest.objects.filter(account=account).exists()
+
+
+def test_rebuild_restores_a_damaged_latest_table():
+    accounts = AccountFactory.create_batch(4)
+    snapshot_upsert_many(rows=rows_for(accounts, 35))
+    expected = latest_compute(account_ids=[a.pk for a in accounts])
+    AccountLatest.objects.all().update(followers=-1, followers_change_7d=None)
+    AccountLatest.objects.filter(account=accounts[0]).delete()
+    assert latest_rebuild_all() == 4
+    for account in accounts:
+        row = AccountLatest.objects.get(account=account)
+        assert row.followers == expected[account.pk].followers
+        assert row.followers_change_7d == 70
