@@ -70,8 +70,10 @@ def test_bad_entries_are_reported_with_position_and_reason_and_the_rest_imported
     out, err = run(path)
     assert "2 created" in out
     assert "3 rejected" in out
-    assert "entry 2" in err and "Myspace" in err
-    assert "entry 3" in err and "No handle found" in err
+    assert "entry 2" in err
+    assert "Myspace" in err
+    assert "entry 3" in err
+    assert "No handle found" in err
     assert "entry 5" in err
     assert set(Account.objects.values_list("handle", flat=True)) == {"NASA", "NASAWebb"}
 
