@@ -54,15 +54,17 @@ def test_debug_is_off_unless_asked_for():
     assert "debug_toolbar" not in settings.INSTALLED_APPS
 
 
-@pytest.mark.django_db
-def test_sqlite_runs_in_wal_mode_with_a_busy_timeout():
-    if connection.vendor != "sqlite":
-        pytest.skip("SQLite settings apply to the embedded default only")
-    with connection.cursor() as cursor:
-        cursor.execute("PRAGMA busy_timeout")
-        assert cursor.fetchone()[0] >= 5000
-    # The test database lives in memory, where WAL does not apply: check the settings instead.
-    assert "journal_mode=WAL" in settings.DATABASES["default"]["OPTIONS"]["init_command"]
+def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(tmp_path):
+    code = (
+        "from django.db import connection\n"
+        "c = connection.cursor()\n"
+        "print(c.execute('PRAGMA journal_mode').fetchone()[0], c.execute('PRAGMA busy_timeout').fetchone()[0])\n"
+    )
+    result = manage("shell", "-c", code, env={"DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"})
+    assert result.returncode == 0, result.stderr
+    mode, timeout = result.stdout.strip().splitlines()[-1].split()
+    assert mode == "wal"
+    assert int(timeout) >= 5000
 
 
 @pytest.mark.postgres

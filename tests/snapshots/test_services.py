@@ -196,3 +196,17 @@ def test_rebuild_restores_a_damaged_latest_table():
         row = AccountLatest.objects.get(account=account)
         assert row.followers == expected[account.pk].followers
         assert row.followers_change_7d == 70
+
+
+def test_rebuild_latest_command():
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    accounts = AccountFactory.create_batch(2)
+    snapshot_upsert_many(rows=rows_for(accounts, 3))
+    AccountLatest.objects.all().delete()
+    out = StringIO()
+    call_command("rebuild_latest", stdout=out)
+    assert "2 accounts" in out.getvalue()
+    assert AccountLatest.objects.count() == 2

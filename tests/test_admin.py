@@ -1,0 +1,122 @@
+"""The admin: every page opens, no page issues a query per row, actions go through services."""
+
+import datetime as dt
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from accounts.models import Account
+from scraping.models import CollectionOutcome, CollectionRun, OutcomeStatus
+from snapshots.models import AccountLatest, Snapshot
+from snapshots.services import SnapshotRow, snapshot_upsert_many
+from socialmetrics.dates import local_today
+from tests.factories import AccountFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def staff_client(client, django_user_model):
+    user = django_user_model.objects.create_superuser("root", "root@example.org", "pw")
+    client.force_login(user)
+    return client
+
+
+def make_data(accounts: int, days: int) -> list[Account]:
+    made = AccountFactory.create_batch(accounts)
+    today = local_today()
+    snapshot_upsert_many(
+        rows=[
+            SnapshotRow(account_id=a.pk, date=today - dt.timedelta(days=d), followers=100 + d, likes=d)
+            for a in made
+            for d in range(days)
+        ]
+    )
+    run = CollectionRun.objects.create(accounts_total=accounts)
+    CollectionOutcome.objects.bulk_create(
+        CollectionOutcome(run=run, account=a, status=OutcomeStatus.SUCCEEDED) for a in made
+    )
+    return made
+
+
+def queries(client, url) -> int:
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get(url)
+    assert response.status_code == 200, url
+    return len(ctx.captured_queries)
+
+
+CHANGELISTS = [
+    "admin:accounts_account_changelist",
+    "admin:accounts_organization_changelist",
+    "admin:snapshots_snapshot_changelist",
+    "admin:snapshots_post_changelist",
+    "admin:scraping_collectionrun_changelist",
+    "admin:scraping_collectionoutcome_changelist",
+]
+
+
+@pytest.mark.parametrize("name", CHANGELISTS)
+def test_changelists_cost_the_same_queries_for_few_or_many_rows(staff_client, name):
+    make_data(3, 2)
+    few = queries(staff_client, reverse(name))
+    make_data(40, 2)
+    many = queries(staff_client, reverse(name))
+    assert many == few
+
+
+def test_account_page_shows_latest_values_and_recent_snapshots(staff_client):
+    account = make_data(1, 40)[0]
+    response = staff_client.get(reverse("admin:accounts_account_change", args=[account.pk]))
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert "snapshots of the last 30 days" in content.lower()
+    inline = response.context["inline_admin_formsets"][1]
+    assert len(inline.formset.queryset) == 31  # today and the 30 days before
+
+
+def test_run_pages_are_read_only(staff_client):
+    make_data(2, 1)
+    run = CollectionRun.objects.get()
+    response = staff_client.get(reverse("admin:scraping_collectionrun_change", args=[run.pk]))
+    assert response.status_code == 200
+    assert b'name="_save"' not in response.content
+    assert staff_client.get(reverse("admin:scraping_collectionrun_add")).status_code == 403
+
+
+def test_actions_mark_core_and_deactivate(staff_client):
+    accounts = make_data(3, 1)
+    ids = [a.pk for a in accounts[:2]]
+    url = reverse("admin:accounts_account_changelist")
+    staff_client.post(url, {"action": "mark_core", "_selected_action": ids})
+    staff_client.post(url, {"action": "deactivate", "_selected_action": ids})
+    assert set(Account.objects.filter(is_core=True, is_active=False).values_list("pk", flat=True)) == set(ids)
+
+
+def test_editing_a_snapshot_in_the_admin_keeps_the_latest_row_right(staff_client):
+    account = make_data(1, 2)[0]
+    snapshot = Snapshot.objects.get(account=account, date=local_today())
+    url = reverse("admin:snapshots_snapshot_change", args=[snapshot.pk])
+    data = {
+        "account": account.pk,
+        "date": snapshot.date.isoformat(),
+        "followers": 999,
+        "source": "manual",
+        "precision": "exact",
+    }
+    response = staff_client.post(url, data)
+    assert response.status_code == 302, response.content
+    assert AccountLatest.objects.get(account=account).followers == 999
+    staff_client.post(reverse("admin:snapshots_snapshot_delete", args=[snapshot.pk]), {"post": "yes"})
+    assert AccountLatest.objects.get(account=account).date == local_today() - dt.timedelta(days=1)
+
+
+def test_search_and_filters_work(staff_client):
+    make_data(5, 1)
+    url = reverse("admin:accounts_account_changelist")
+    assert staff_client.get(url, {"q": "account"}).status_code == 200
+    assert staff_client.get(url, {"platform__exact": "x", "is_core__exact": "0"}).status_code == 200
+    snapshots = reverse("admin:snapshots_snapshot_changelist")
+    assert staff_client.get(snapshots, {"date__year": local_today().year}).status_code == 200

@@ -1,0 +1,35 @@
+"""Cache generations: one write invalidates a whole group, other groups stay."""
+
+import pytest
+from django.core.cache import cache
+
+from socialmetrics import cache as generations
+from tests.factories import AccountFactory, SnapshotFactory
+
+
+def test_a_bump_changes_only_the_groups_it_names():
+    before = generations.generations(["summary", "grid", "history:1", "history:2"])
+    generations.bump(["summary", "history:1"])
+    after = generations.generations(["summary", "grid", "history:1", "history:2"])
+    assert after["summary"] != before["summary"]
+    assert after["history:1"] != before["history:1"]
+    assert after["grid"] == before["grid"]
+    assert after["history:2"] == before["history:2"]
+
+
+def test_a_lost_token_never_brings_back_an_old_one():
+    first = generations.generations(["grid"])["grid"]
+    cache.delete("gen:grid")
+    assert generations.generations(["grid"])["grid"] != first
+
+
+@pytest.mark.django_db
+def test_single_saves_invalidate_through_signals():
+    account = AccountFactory()
+    other = AccountFactory()
+    before = generations.generations(["summary", f"history:{account.pk}", f"history:{other.pk}"])
+    SnapshotFactory(account=account)
+    after = generations.generations(["summary", f"history:{account.pk}", f"history:{other.pk}"])
+    assert after["summary"] != before["summary"]
+    assert after[f"history:{account.pk}"] != before[f"history:{account.pk}"]
+    assert after[f"history:{other.pk}"] == before[f"history:{other.pk}"]
