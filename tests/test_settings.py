@@ -58,7 +58,8 @@ def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(tmp_path):
     code = (
         "from django.db import connection\n"
         "c = connection.cursor()\n"
-        "print(c.execute('PRAGMA journal_mode').fetchone()[0], c.execute('PRAGMA busy_timeout').fetchone()[0])\n"
+        "mode = c.execute('PRAGMA journal_mode').fetchone()[0]\n"
+        "print(mode, c.execute('PRAGMA busy_timeout').fetchone()[0])\n"
     )
     result = manage("shell", "-c", code, env={"DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"})
     assert result.returncode == 0, result.stderr
