@@ -30,8 +30,11 @@ class CollectionRun(models.Model):
     accounts_failed = models.PositiveIntegerField(default=0)
     accounts_skipped = models.PositiveIntegerField(default=0)
     duration_seconds = models.FloatField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True, help_text="Last sign of life of the run.")
     options = models.JSONField(default=dict, blank=True)
     message = models.TextField(blank=True)
+    #: Per platform: {"x": {"succeeded": n, "failed": n, "skipped": n, "deferred": n}}.
+    by_platform = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-started_at"]
@@ -43,6 +46,12 @@ class CollectionRun(models.Model):
     @property
     def accounts_done(self) -> int:
         return self.accounts_succeeded + self.accounts_failed + self.accounts_skipped
+
+    @property
+    def accounts_per_second(self) -> float | None:
+        if not self.duration_seconds:
+            return None
+        return round(self.accounts_done / self.duration_seconds, 1)
 
 
 class OutcomeStatus(models.TextChoices):
@@ -69,3 +78,20 @@ class CollectionOutcome(models.Model):
 
     def __str__(self) -> str:
         return f"{self.account_id} in run {self.run_id}: {self.status}"
+
+
+class RunLock(models.Model):
+    """The database form of the lock that stops two collection runs from overlapping.
+
+    Used when Redis is not configured. A lock whose holder stopped refreshing it (a crashed
+    process) expires and can be taken over.
+    """
+
+    name = models.CharField(max_length=50, unique=True)
+    token = models.CharField(max_length=64)
+    run = models.ForeignKey(CollectionRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    acquired_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.name} (run {self.run_id}, until {self.expires_at:%H:%M:%S})"

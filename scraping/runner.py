@@ -1,0 +1,428 @@
+"""The collection runner: parallel, within each platform's limits, recorded, and safe to repeat.
+
+`run_start` takes the lock and records a run; `run_execute` collects and writes; `collect` does
+both. Accounts are collected in batches on a thread pool: core accounts' batches are handed out
+first, and no platform ever has more batches in flight than its concurrency cap. Results are
+written from the calling thread through the bulk upsert service in batches, so a run can be
+repeated the same day (values are updated, nothing is duplicated), what was written before a
+crash or Ctrl-C stays written, and the dashboard fills in as the run goes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import queue
+import threading
+import time
+from collections import Counter, defaultdict, deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from accounts.models import Account
+from snapshots.models import Source
+from snapshots.services import SnapshotRow, snapshot_upsert_many
+from socialmetrics.dates import local_today
+
+from . import selectors
+from .collectors.base import AccountRef, Outcome, get_collector, platform_label
+from .collectors.simulated import SimulatedCollector
+from .locks import LockHeld, collection_lock
+from .models import CollectionOutcome, CollectionRun, OutcomeStatus, RunMode, RunStatus
+from .ratelimit import FALLBACK_CONCURRENCY, WaitTooLong, configured_concurrency
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["LockHeld", "Progress", "RunOptions", "collect", "run_execute", "run_start"]
+
+FLUSH_ACCOUNTS = 2000
+FLUSH_SECONDS = 1.0
+
+
+@dataclass
+class RunOptions:
+    mode: str = RunMode.SIMULATED
+    platforms: list[str] = field(default_factory=list)
+    account_ids: list[int] = field(default_factory=list)
+    organization: str = ""
+    core_only: bool = False
+    date: dt.date | None = None
+    backfill_days: int = 0
+    workers: int = 5
+    max_wait: float = 60.0
+    dry_run: bool = False
+
+    def as_json(self) -> dict:
+        data = asdict(self)
+        data["date"] = self.date.isoformat() if self.date else None
+        return data
+
+
+@dataclass
+class Progress:
+    total: int
+    done: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    skipped: int = 0
+    started: float = field(default_factory=time.perf_counter)
+    by_platform: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
+    errors: list[dict] = field(default_factory=list)
+
+    @property
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+    @property
+    def rate(self) -> float:
+        return self.done / self.elapsed if self.elapsed > 0 else 0.0
+
+    @property
+    def eta(self) -> float | None:
+        return (self.total - self.done) / self.rate if self.rate > 0 else None
+
+    def count(self, outcome: Outcome) -> None:
+        self.done += 1
+        status = outcome.status
+        self.by_platform[outcome.account.platform][status] += 1
+        if status == OutcomeStatus.SUCCEEDED:
+            self.succeeded += 1
+        elif status == OutcomeStatus.FAILED:
+            self.failed += 1
+            if len(self.errors) < 100:
+                account = outcome.account
+                self.errors.append(
+                    {"account_id": account.id, "handle": account.handle, "platform": account.platform,
+                     "error": outcome.error}
+                )  # fmt: skip
+        else:
+            self.skipped += 1
+
+
+class _Scheduler:
+    """Hands out batches: core first, at most `cap` batches of one platform at a time."""
+
+    def __init__(self, batches: list[tuple[str, list[AccountRef]]], caps: dict[str, int]):
+        self._pending = deque(batches)
+        self._caps = caps
+        self._in_flight: Counter = Counter()
+        self._cond = threading.Condition()
+        self._stopped = False
+        self.peak: Counter = Counter()
+
+    def next(self) -> tuple[str, list[AccountRef]] | None:
+        with self._cond:
+            while True:
+                if self._stopped or not self._pending:
+                    return None
+                for index, (platform, batch) in enumerate(self._pending):
+                    if self._in_flight[platform] < self._caps.get(platform, FALLBACK_CONCURRENCY):
+                        del self._pending[index]
+                        self._in_flight[platform] += 1
+                        self.peak[platform] = max(self.peak[platform], self._in_flight[platform])
+                        return platform, batch
+                self._cond.wait()
+
+    def done(self, platform: str) -> None:
+        with self._cond:
+            self._in_flight[platform] -= 1
+            self._cond.notify_all()
+
+    def withdraw(self, platform: str) -> list[AccountRef]:
+        """Take the platform's remaining batches out of the queue (a deferred platform)."""
+        with self._cond:
+            kept, withdrawn = deque(), []
+            for item in self._pending:
+                (withdrawn.extend(item[1]) if item[0] == platform else kept.append(item))
+            self._pending = kept
+            self._cond.notify_all()
+            return withdrawn
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopped = True
+            self._cond.notify_all()
+
+
+CollectorFactory = Callable[[str, RunOptions, list[dt.date]], object]
+
+
+def default_collector_factory(platform: str, options: RunOptions, days: list[dt.date]):
+    if options.mode == RunMode.SIMULATED:
+        return SimulatedCollector(platform, days=days)
+    return get_collector(platform, max_wait=options.max_wait)
+
+
+def run_start(*, options: RunOptions, lock: bool = True) -> tuple[CollectionRun, object | None]:
+    """Take the collection lock and record a new run (raises LockHeld when one is running)."""
+    options.date = options.date or local_today()
+    run = CollectionRun(
+        mode=options.mode, status=RunStatus.RUNNING, options=options.as_json(), date=options.date
+    )
+    if options.dry_run:
+        return run, None
+    held = collection_lock() if lock else None
+    run.heartbeat_at = timezone.now()
+    run.save()
+    if held is not None:
+        try:
+            held.acquire(run_id=run.pk)
+        except LockHeld as exc:
+            run.status = RunStatus.FAILED
+            run.finished_at = timezone.now()
+            run.message = str(exc)
+            run.save(update_fields=["status", "finished_at", "message"])
+            raise
+        held.keep_alive()
+    return run, held
+
+
+def run_execute(
+    *,
+    run: CollectionRun,
+    options: RunOptions,
+    held_lock=None,
+    on_progress: Callable[[Progress], None] | None = None,
+    collector_factory: CollectorFactory = default_collector_factory,
+) -> CollectionRun:
+    """Collect the selected accounts and write what was found. Records the run as it goes."""
+    write = not options.dry_run
+    day = options.date
+    days = [day - dt.timedelta(days=n) for n in range(options.backfill_days, 0, -1)] + [day]
+    source = Source.SIMULATED if options.mode == RunMode.SIMULATED else Source.API
+    accounts = selectors.collection_accounts(
+        platforms=options.platforms,
+        account_ids=options.account_ids,
+        organization=options.organization,
+        core_only=options.core_only,
+    )
+    progress = Progress(total=len(accounts))
+    run.accounts_total = len(accounts)
+    if write:
+        run.save(update_fields=["accounts_total"])
+
+    results: queue.Queue[list[Outcome]] = queue.Queue()
+    batches: list[tuple[int, str, list[AccountRef]]] = []
+    collectors: dict[str, object] = {}
+    by_platform: dict[tuple[bool, str], list[AccountRef]] = defaultdict(list)
+    for account in accounts:
+        by_platform[(account.is_core, account.platform)].append(AccountRef.from_account(account))
+    for (is_core, platform), refs in by_platform.items():
+        collector = collectors.get(platform) or collectors.setdefault(
+            platform, collector_factory(platform, options, days)
+        )
+        reason = collector.unavailable_reason()
+        if reason:
+            results.put([Outcome(ref, OutcomeStatus.SKIPPED, error=reason) for ref in refs])
+            continue
+        size = max(1, collector.batch_size)
+        for start in range(0, len(refs), size):
+            batches.append((0 if is_core else 1, platform, refs[start : start + size]))
+    batches.sort(key=lambda item: item[0])  # stable: core batches first, platforms interleaved below
+    ordered = _interleave(batches)
+    concurrency = configured_concurrency()
+    caps = {platform: max(1, concurrency.get(platform, FALLBACK_CONCURRENCY)) for platform in collectors}
+    scheduler = _Scheduler(ordered, caps)
+    workers = max(1, min(options.workers, len(ordered) or 1))
+
+    def work() -> None:  # collectors touch no database: only the calling thread writes
+        while (item := scheduler.next()) is not None:
+            platform, batch = item
+            try:
+                outcomes = collectors[platform].collect(batch)
+            except WaitTooLong as exc:
+                outcomes = _deferred(platform, batch, exc, scheduler)
+            except Exception as exc:  # one batch's bug must not stop the run
+                logger.exception("collecting %s failed", platform)
+                outcomes = [
+                    Outcome(ref, OutcomeStatus.FAILED, error=f"unexpected error: {type(exc).__name__}: {exc}")
+                    for ref in batch
+                ]
+            finally:
+                scheduler.done(platform)
+            results.put(outcomes)
+
+    buffer: list[Outcome] = []
+    last_flush = time.perf_counter()
+    status = RunStatus.COMPLETED
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="collect")
+    futures = [pool.submit(work) for _ in range(workers)]
+    try:
+        while True:
+            finished = all(f.done() for f in futures)
+            try:
+                outcomes = results.get(timeout=0.05)
+            except queue.Empty:
+                if finished and results.empty():
+                    break
+                outcomes = []
+            for outcome in outcomes:
+                progress.count(outcome)
+            buffer.extend(outcomes)
+            if buffer and (
+                len(buffer) >= FLUSH_ACCOUNTS or time.perf_counter() - last_flush >= FLUSH_SECONDS
+            ):
+                _flush(run, buffer, days, source, progress, write)
+                buffer, last_flush = [], time.perf_counter()
+                if on_progress:
+                    on_progress(progress)
+        for future in futures:
+            future.result()
+    except BaseException:
+        status = RunStatus.INTERRUPTED
+        scheduler.stop()
+        raise
+    finally:
+        pool.shutdown(wait=status != RunStatus.INTERRUPTED, cancel_futures=True)
+        if buffer:
+            _flush(run, buffer, days, source, progress, write)
+        if on_progress:
+            on_progress(progress)
+        if status == RunStatus.COMPLETED and not progress.succeeded:
+            status = RunStatus.FAILED
+        _finish(run, progress, status, write)
+        if held_lock is not None:
+            held_lock.release()
+    return run
+
+
+def _interleave(batches: list[tuple[int, str, list[AccountRef]]]) -> list[tuple[str, list[AccountRef]]]:
+    """Within each priority, alternate platforms so every platform starts early."""
+    ordered: list[tuple[str, list[AccountRef]]] = []
+    for priority in sorted({b[0] for b in batches}):
+        lanes: dict[str, deque] = defaultdict(deque)
+        for p, platform, refs in batches:
+            if p == priority:
+                lanes[platform].append(refs)
+        while lanes:
+            for platform in list(lanes):
+                ordered.append((platform, lanes[platform].popleft()))
+                if not lanes[platform]:
+                    del lanes[platform]
+    return ordered
+
+
+def _deferred(
+    platform: str, batch: list[AccountRef], exc: WaitTooLong, scheduler: _Scheduler
+) -> list[Outcome]:
+    """Outcomes decided before the long wait, and the rest of the platform deferred to a later run."""
+    decided = {o.account.id: o for o in exc.outcomes}
+    message = (
+        f"deferred: {platform_label(platform)} asked to wait {exc.wait_seconds:.0f} s, "
+        f"longer than --max-wait; collect it in a later run"
+    )
+    rest = [ref for ref in batch if ref.id not in decided] + scheduler.withdraw(platform)
+    return list(decided.values()) + [Outcome(ref, OutcomeStatus.DEFERRED, error=message) for ref in rest]
+
+
+def _flush(
+    run: CollectionRun,
+    outcomes: list[Outcome],
+    days: list[dt.date],
+    source: str,
+    progress: Progress,
+    write: bool,
+) -> None:
+    if not write:
+        return
+    rows: list[SnapshotRow] = []
+    external_ids: dict[int, str] = {}
+    for outcome in outcomes:
+        if outcome.status != OutcomeStatus.SUCCEEDED or outcome.metrics is None:
+            continue
+        series = getattr(outcome, "series", None) or [(days[-1], outcome.metrics)]
+        for day, metrics in series:
+            if metrics.is_empty():
+                continue  # nothing read is never written as zeros
+            rows.append(
+                SnapshotRow(
+                    account_id=outcome.account.id, date=day, source=source, precision=metrics.precision,
+                    **metrics.counts(),
+                )
+            )  # fmt: skip
+        learned = outcome.metrics.external_id
+        if learned and learned != outcome.account.external_id:
+            external_ids[outcome.account.id] = learned
+    with transaction.atomic():
+        if rows:
+            snapshot_upsert_many(rows=rows, batch_size=5000)
+        if external_ids:
+            _remember_external_ids(external_ids)
+        CollectionOutcome.objects.bulk_create(
+            [
+                CollectionOutcome(
+                    run=run, account_id=o.account.id, status=o.status, error_message=o.error[:2000],
+                    duration_seconds=round(o.duration, 4) if o.duration else None, attempts=o.attempts,
+                )
+                for o in outcomes
+            ],
+            batch_size=1000,
+            ignore_conflicts=True,
+        )  # fmt: skip
+        CollectionRun.objects.filter(pk=run.pk).update(
+            accounts_succeeded=progress.succeeded,
+            accounts_failed=progress.failed,
+            accounts_skipped=progress.skipped,
+            heartbeat_at=timezone.now(),
+            by_platform={p: dict(c) for p, c in progress.by_platform.items()},
+        )
+
+
+def _remember_external_ids(external_ids: dict[int, str]) -> None:
+    accounts = list(Account.objects.filter(pk__in=external_ids).only("pk", "external_id"))
+    for account in accounts:
+        account.external_id = external_ids[account.pk]
+    Account.objects.bulk_update(accounts, ["external_id"], batch_size=500)
+
+
+def _finish(run: CollectionRun, progress: Progress, status: str, write: bool) -> None:
+    run.status = status
+    run.finished_at = timezone.now()
+    run.duration_seconds = round(progress.elapsed, 3)
+    run.accounts_succeeded = progress.succeeded
+    run.accounts_failed = progress.failed
+    run.accounts_skipped = progress.skipped
+    run.by_platform = {p: dict(c) for p, c in progress.by_platform.items()}
+    if status == RunStatus.INTERRUPTED:
+        run.message = (
+            f"interrupted after {progress.done} of {progress.total} accounts; what was collected is kept"
+        )
+    elif status == RunStatus.FAILED and not run.message:
+        run.message = (
+            "nothing could be collected" if progress.total else "no active accounts match the selection"
+        )
+    if write:
+        run.save()
+
+
+def collect(
+    *,
+    options: RunOptions,
+    on_progress: Callable[[Progress], None] | None = None,
+    collector_factory: CollectorFactory = default_collector_factory,
+) -> CollectionRun:
+    """Take the lock, collect, record: the whole run in the calling thread."""
+    run, held = run_start(options=options)
+    return run_execute(
+        run=run, options=options, held_lock=held, on_progress=on_progress, collector_factory=collector_factory
+    )
+
+
+def collect_in_background(*, options: RunOptions) -> CollectionRun:
+    """Start a run on a background thread and return its record at once (for the API)."""
+    run, held = run_start(options=options)
+
+    def target() -> None:
+        try:
+            run_execute(run=run, options=options, held_lock=held)
+        except Exception:
+            logger.exception("background collection run %s failed", run.pk)
+        finally:
+            connection.close()
+
+    threading.Thread(target=target, name=f"collection-run-{run.pk}", daemon=True).start()
+    return run

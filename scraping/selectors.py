@@ -1,0 +1,39 @@
+"""Reads for collection: which accounts a run collects, and run records."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.db.models import QuerySet
+
+from accounts.models import Account
+
+from .models import CollectionRun
+
+
+def collection_accounts(
+    *,
+    platforms: Iterable[str] = (),
+    account_ids: Iterable[int] = (),
+    organization: str = "",
+    core_only: bool = False,
+) -> list[Account]:
+    """Active accounts to collect, core accounts first, then by platform and handle."""
+    qs = Account.objects.filter(is_active=True)
+    if platforms := list(platforms):
+        qs = qs.filter(platform__in=platforms)
+    if account_ids := list(account_ids):
+        qs = qs.filter(pk__in=account_ids)
+    if organization:
+        qs = qs.filter(organization__name__iexact=organization)
+    if core_only:
+        qs = qs.filter(is_core=True)
+    return list(
+        qs.order_by("-is_core", "platform", "pk").only(
+            "pk", "platform", "handle", "external_id", "instance_host", "is_core"
+        )
+    )
+
+
+def run_list(*, limit: int = 20) -> QuerySet[CollectionRun]:
+    return CollectionRun.objects.order_by("-started_at")[:limit]

@@ -1,0 +1,240 @@
+"""The collection runner: parallel, capped per platform, core first, recorded, repeatable."""
+
+import datetime as dt
+import threading
+import time
+from collections import Counter
+
+import pytest
+
+from accounts.models import Platform
+from scraping import runner
+from scraping.collectors.base import Metrics, Outcome
+from scraping.locks import DatabaseLock, LockHeld, RedisLock, collection_lock
+from scraping.models import CollectionOutcome, CollectionRun, OutcomeStatus, RunLock, RunStatus
+from scraping.ratelimit import WaitTooLong
+from scraping.runner import RunOptions, collect
+from snapshots.models import AccountLatest, Snapshot
+from tests.factories import AccountFactory
+
+pytestmark = pytest.mark.django_db
+DAY = dt.date(2026, 11, 20)
+
+
+class FakeCollector:
+    """Records the batches it is given and how many run at once per platform."""
+
+    batch_size = 1
+    lock = threading.Lock()
+
+    def __init__(self, platform, log, *, delay=0.0, fail=(), empty=(), wait_after=None):
+        self.platform = platform
+        self.log = log
+        self.delay = delay
+        self.fail = set(fail)
+        self.empty = set(empty)
+        self.wait_after = wait_after
+        self.calls = 0
+
+    def unavailable_reason(self):
+        return None
+
+    def collect(self, accounts):
+        with self.lock:
+            self.log["running"][self.platform] += 1
+            self.log["peak"][self.platform] = max(
+                self.log["peak"][self.platform], self.log["running"][self.platform]
+            )
+            self.log["order"].extend(a.id for a in accounts)
+            self.calls += 1
+            calls = self.calls
+        try:
+            time.sleep(self.delay)
+            if self.wait_after is not None and calls > self.wait_after:
+                raise WaitTooLong(self.platform, 3600)
+            outcomes = []
+            for a in accounts:
+                if a.handle in self.fail:
+                    outcomes.append(Outcome(a, OutcomeStatus.FAILED, error="X 404: account suspended"))
+                elif a.handle in self.empty:
+                    outcomes.append(Outcome(a, OutcomeStatus.FAILED, error="no count"))
+                else:
+                    outcomes.append(Outcome(a, OutcomeStatus.SUCCEEDED, metrics=Metrics(followers=10 + a.id)))
+            return outcomes
+        finally:
+            with self.lock:
+                self.log["running"][self.platform] -= 1
+
+
+@pytest.fixture
+def log():
+    return {"running": Counter(), "peak": Counter(), "order": []}
+
+
+def factory_with(log, **kwargs):
+    made = {}
+
+    def make(platform, options, days):
+        made[platform] = FakeCollector(platform, log, **kwargs)
+        return made[platform]
+
+    return make
+
+
+def test_simulated_run_writes_one_snapshot_per_account_however_often_it_runs():
+    accounts = AccountFactory.create_batch(30)
+    first = collect(options=RunOptions(date=DAY))
+    assert first.status == RunStatus.COMPLETED
+    assert (first.accounts_total, first.accounts_succeeded) == (30, 30)
+    assert Snapshot.objects.filter(date=DAY).count() == 30
+    again = collect(options=RunOptions(date=DAY))
+    assert again.accounts_succeeded == 30
+    assert Snapshot.objects.count() == 30
+    assert AccountLatest.objects.count() == len(accounts)
+    assert CollectionOutcome.objects.filter(run=again, status=OutcomeStatus.SUCCEEDED).count() == 30
+    assert again.duration_seconds > 0 and again.accounts_per_second > 0
+
+
+def test_core_accounts_are_collected_first(log):
+    plain = AccountFactory.create_batch(5, is_core=False)
+    core = AccountFactory.create_batch(3, is_core=True, platform=Platform.GITHUB)
+    collect(options=RunOptions(date=DAY, workers=1), collector_factory=factory_with(log))
+    assert set(log["order"][:3]) == {a.pk for a in core}
+    assert set(log["order"][3:]) == {a.pk for a in plain}
+
+
+def test_per_platform_concurrency_cap_holds_with_20_workers(log, settings):
+    settings.SOCIALMETRICS_MAX_CONCURRENCY = {"x": 2, "github": 3}
+    AccountFactory.create_batch(20, platform=Platform.X)
+    AccountFactory.create_batch(20, platform=Platform.GITHUB)
+    run = collect(options=RunOptions(date=DAY, workers=20), collector_factory=factory_with(log, delay=0.02))
+    assert run.accounts_succeeded == 40
+    assert log["peak"]["x"] == 2
+    assert log["peak"]["github"] == 3
+
+
+def test_one_accounts_failure_never_stops_the_run_and_nothing_is_invented(log):
+    ok = AccountFactory(handle="fine")
+    bad = AccountFactory(handle="gone")
+    blank = AccountFactory(handle="blank")
+    run = collect(
+        options=RunOptions(date=DAY, workers=3),
+        collector_factory=factory_with(log, fail={"gone"}, empty={"blank"}),
+    )
+    assert run.status == RunStatus.COMPLETED
+    assert (run.accounts_succeeded, run.accounts_failed) == (1, 2)
+    assert list(Snapshot.objects.values_list("account", flat=True)) == [ok.pk]
+    outcome = CollectionOutcome.objects.get(run=run, account=bad)
+    assert outcome.error_message == "X 404: account suspended"
+    assert not Snapshot.objects.filter(account=blank).exists()
+
+
+def test_a_wait_longer_than_max_wait_defers_the_rest_of_the_platform(log):
+    AccountFactory.create_batch(5, platform=Platform.X)
+    AccountFactory.create_batch(2, platform=Platform.GITHUB)
+    run = collect(
+        options=RunOptions(date=DAY, workers=1, max_wait=5),
+        collector_factory=factory_with(log, wait_after=2),
+    )
+    x = run.by_platform["x"]
+    assert x.get("succeeded") == 2 and x.get("deferred") == 3
+    assert run.by_platform["github"].get("succeeded") == 2
+    deferred = CollectionOutcome.objects.filter(run=run, status=OutcomeStatus.DEFERRED).first()
+    assert "asked to wait 3600 s" in deferred.error_message
+
+
+def test_an_interrupted_run_keeps_what_it_wrote(log, monkeypatch):
+    monkeypatch.setattr(runner, "FLUSH_ACCOUNTS", 5)
+    AccountFactory.create_batch(40)
+    flushes = []
+
+    def interrupt(progress):
+        flushes.append(progress.done)
+        if len(flushes) == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        collect(
+            options=RunOptions(date=DAY, workers=1),
+            on_progress=interrupt,
+            collector_factory=factory_with(log, delay=0.01),
+        )
+    run = CollectionRun.objects.get()
+    assert run.status == RunStatus.INTERRUPTED
+    written = Snapshot.objects.count()
+    assert 5 <= written < 40
+    assert run.accounts_succeeded == written
+    assert "interrupted" in run.message
+    assert not RunLock.objects.exists()  # the lock was released
+
+
+def test_two_runs_cannot_overlap():
+    AccountFactory.create_batch(2)
+    lock = collection_lock()
+    lock.acquire(run_id=None)
+    try:
+        with pytest.raises(LockHeld, match="another collection run is in progress"):
+            collect(options=RunOptions(date=DAY))
+        assert CollectionRun.objects.get().status == RunStatus.FAILED
+    finally:
+        lock.release()
+    assert collect(options=RunOptions(date=DAY)).status == RunStatus.COMPLETED
+
+
+def test_a_dead_holders_database_lock_expires():
+    first = DatabaseLock(ttl=0.01)
+    first.acquire()
+    time.sleep(0.05)
+    second = DatabaseLock(ttl=60)
+    second.acquire()  # the first holder stopped refreshing: its lock expired
+    with pytest.raises(LockHeld):
+        DatabaseLock().acquire()
+    second.release()
+
+
+@pytest.mark.redis
+def test_the_redis_lock_is_shared_between_processes():
+    import subprocess
+    import sys
+
+    holder = RedisLock(ttl=30)
+    holder.acquire(run_id=77)
+    try:
+        code = (
+            "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'socialmetrics.settings.test');"
+            "django.setup()\n"
+            "from scraping.locks import RedisLock, LockHeld\n"
+            "try:\n    RedisLock().acquire()\n    print('acquired')\nexcept LockHeld as e:\n    print('held:', e.holder)\n"
+        )
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+        assert result.stdout.strip() == "held: run 77", result.stderr
+    finally:
+        holder.release()
+
+
+def test_empty_selection_is_a_failed_run():
+    run = collect(options=RunOptions(date=DAY, platforms=["github"]))
+    assert run.status == RunStatus.FAILED
+    assert run.message == "no active accounts match the selection"
+
+
+def test_inactive_accounts_are_not_collected():
+    AccountFactory(is_active=False)
+    active = AccountFactory()
+    collect(options=RunOptions(date=DAY))
+    assert list(Snapshot.objects.values_list("account", flat=True)) == [active.pk]
+
+
+def test_learned_platform_ids_are_remembered(log):
+    account = AccountFactory(platform=Platform.BLUESKY, handle="nasa.gov", external_id=None)
+
+    class Learning(FakeCollector):
+        def collect(self, accounts):
+            return [
+                Outcome(a, OutcomeStatus.SUCCEEDED, metrics=Metrics(followers=5, external_id="did:plc:x"))
+                for a in accounts
+            ]
+
+    collect(options=RunOptions(date=DAY), collector_factory=lambda p, o, d: Learning(p, log))
+    account.refresh_from_db()
+    assert account.external_id == "did:plc:x"
