@@ -415,6 +415,15 @@ def collect(
 def collect_in_background(*, options: RunOptions) -> CollectionRun:
     """Start a run on a background thread and return its record at once (for the API)."""
     run, held = run_start(options=options)
+    run.accounts_total = len(
+        selectors.collection_accounts(
+            platforms=options.platforms,
+            account_ids=options.account_ids,
+            organization=options.organization,
+            core_only=options.core_only,
+        )
+    )
+    run.save(update_fields=["accounts_total"])
 
     def target() -> None:
         try:

@@ -37,3 +37,17 @@ def collection_accounts(
 
 def run_list(*, limit: int = 20) -> QuerySet[CollectionRun]:
     return CollectionRun.objects.order_by("-started_at")[:limit]
+
+
+def run_get(*, run_id: int) -> CollectionRun | None:
+    return CollectionRun.objects.filter(pk=run_id).first()
+
+
+def run_errors(*, run: CollectionRun, limit: int = 50) -> list[dict]:
+    """The failed accounts of a run with their reasons (first `limit`)."""
+    rows = (
+        run.outcomes.filter(status="failed")
+        .order_by("account__platform", "account__handle")
+        .values_list("account_id", "account__platform", "account__handle", "error_message")[:limit]
+    )
+    return [{"account_id": a, "platform": p, "handle": h, "error": e} for a, p, h, e in rows]

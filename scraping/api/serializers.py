@@ -1,0 +1,48 @@
+from rest_framework import serializers
+
+from accounts.models import Platform
+from scraping.models import CollectionRun, RunMode
+
+
+class RunRequestSerializer(serializers.Serializer):
+    mode = serializers.ChoiceField(choices=RunMode.choices, default=RunMode.SIMULATED)
+    platforms = serializers.ListField(child=serializers.ChoiceField(choices=Platform.choices), default=list)
+    accounts = serializers.ListField(child=serializers.IntegerField(min_value=1), default=list)
+    core_only = serializers.BooleanField(default=False)
+
+
+class RunStartedSerializer(serializers.Serializer):
+    job_id = serializers.IntegerField()
+    status = serializers.CharField()
+    account_count = serializers.IntegerField()
+
+
+class JobStatusSerializer(serializers.ModelSerializer):
+    """A run's record as the dashboard polls it."""
+
+    job_id = serializers.IntegerField(source="pk")
+    total = serializers.IntegerField(source="accounts_total")
+    done = serializers.IntegerField(source="accounts_done")
+    succeeded = serializers.IntegerField(source="accounts_succeeded")
+    failed = serializers.IntegerField(source="accounts_failed")
+    skipped = serializers.IntegerField(source="accounts_skipped")
+    rate = serializers.SerializerMethodField(help_text="Accounts per second so far.")
+    eta = serializers.SerializerMethodField(help_text="Seconds left at the current rate (null when unknown).")
+    errors = serializers.SerializerMethodField()
+
+    class Meta:
+        model = CollectionRun
+        fields = [
+            "job_id", "status", "mode", "date", "total", "done", "succeeded", "failed", "skipped",
+            "rate", "eta", "started_at", "finished_at", "duration_seconds", "message", "by_platform",
+            "errors",
+        ]  # fmt: skip
+
+    def get_rate(self, run: CollectionRun) -> float | None:
+        return self.context["progress"]["rate"]
+
+    def get_eta(self, run: CollectionRun) -> float | None:
+        return self.context["progress"]["eta"]
+
+    def get_errors(self, run: CollectionRun) -> list[dict]:
+        return self.context["errors"]

@@ -1,0 +1,76 @@
+"""Start a collection run in the background and follow it."""
+
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from scraping import selectors
+from scraping.locks import LockHeld
+from scraping.models import CollectionRun, RunStatus
+from scraping.runner import RunOptions, collect_in_background
+from socialmetrics.api.errors import error_body
+from socialmetrics.api.permissions import ReadOrStaffWrite, StaffOnly
+
+from .serializers import JobStatusSerializer, RunRequestSerializer, RunStartedSerializer
+
+
+class RunScraperView(APIView):
+    permission_classes = [StaffOnly]
+
+    @extend_schema(
+        tags=["collection"],
+        summary="Start a collection run in the background (staff)",
+        request=RunRequestSerializer,
+        responses={202: RunStartedSerializer},
+    )
+    def post(self, request):
+        data = RunRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        options = RunOptions(
+            mode=data.validated_data["mode"],
+            platforms=data.validated_data["platforms"],
+            account_ids=data.validated_data["accounts"],
+            core_only=data.validated_data["core_only"],
+        )
+        try:
+            run = collect_in_background(options=options)
+        except LockHeld as exc:
+            return Response(
+                error_body(code="RUN_IN_PROGRESS", message=str(exc)), status=status.HTTP_409_CONFLICT
+            )
+        return Response(
+            {"job_id": run.pk, "status": run.status, "account_count": run.accounts_total},
+            status=status.HTTP_202_ACCEPTED,
+        )
+
+
+class JobStatusView(APIView):
+    permission_classes = [ReadOrStaffWrite]
+
+    @extend_schema(
+        tags=["collection"], summary="Progress and result of a collection run", responses=JobStatusSerializer
+    )
+    def get(self, request, job_id: int):
+        run = selectors.run_get(run_id=job_id)
+        if run is None:
+            return Response(
+                error_body(code="NOT_FOUND", message=f"No collection run with id {job_id}."),
+                status=status.HTTP_404_NOT_FOUND,
+            )
+        context = {"progress": _progress(run), "errors": selectors.run_errors(run=run, limit=50)}
+        return Response(JobStatusSerializer(run, context=context).data)
+
+
+def _progress(run: CollectionRun) -> dict:
+    end = run.finished_at or timezone.now()
+    elapsed = (end - run.started_at).total_seconds()
+    rate = run.accounts_done / elapsed if elapsed > 0 else None
+    remaining = run.accounts_total - run.accounts_done
+    running = run.status in (RunStatus.PENDING, RunStatus.RUNNING)
+    eta = remaining / rate if running and rate else (0.0 if not running else None)
+    return {
+        "rate": round(rate, 1) if rate is not None else None,
+        "eta": round(eta, 1) if eta is not None else None,
+    }
