@@ -30,6 +30,7 @@ import math
 import threading
 import time
 import uuid
+from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
@@ -260,7 +261,7 @@ def configured_concurrency() -> dict[str, int]:
     return {**DEFAULT_CONCURRENCY, **_settings_dict("SOCIALMETRICS_MAX_CONCURRENCY")}
 
 
-class RateLimiter:
+class RateLimiter(ABC):
     """The interface and the shared logic; backends implement `_reserve` and `_block`."""
 
     def __init__(
@@ -323,13 +324,13 @@ class RateLimiter:
         with semaphore:
             yield
 
+    @abstractmethod
     def _reserve(self, platform: str, now: float) -> float:
         """Take one request from the budget and return 0, or return the seconds until one is free."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _block(self, platform: str, until: float, now: float) -> None:
         """Send no request to the platform before `until` (only ever moves later)."""
-        raise NotImplementedError
 
 
 class InProcessRateLimiter(RateLimiter):

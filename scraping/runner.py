@@ -26,6 +26,7 @@ from django.utils import timezone
 from accounts.models import Account
 from snapshots.models import Source
 from snapshots.services import SnapshotRow, snapshot_upsert_many
+from socialmetrics import metrics
 from socialmetrics.dates import local_today
 
 from . import selectors
@@ -397,6 +398,9 @@ def _finish(run: CollectionRun, progress: Progress, status: str, write: bool) ->
         )
     if write:
         run.save()
+        metrics.record_run(
+            seconds=progress.elapsed, accounts=progress.done, success=status == RunStatus.COMPLETED
+        )
 
 
 def collect(

@@ -3,6 +3,6 @@ from django.urls import re_path
 from .views import JobStatusView, RunScraperView
 
 urlpatterns = [
-    re_path(r"^api/run-scraper/?$", RunScraperView.as_view(), name="run-scraper"),
-    re_path(r"^api/job-status/(?P<job_id>\d+)/?$", JobStatusView.as_view(), name="job-status"),
+    re_path(r"^api/run-scraper/?$", RunScraperView.as_view(), name="api-run-scraper"),
+    re_path(r"^api/job-status/(?P<job_id>\d+)/?$", JobStatusView.as_view(), name="api-job-status"),
 ]

@@ -13,11 +13,12 @@ raises `WaitTooLong` out of `collect()` (carrying the outcomes already decided) 
 can defer the rest of the platform.
 """
 
+import contextlib
 import functools
 import re
 import time
 from abc import ABC
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -199,6 +200,16 @@ def error_words(data: Any, limit: int = 300) -> str:
     return words if len(words) <= limit else words[: limit - 1] + "…"
 
 
+@contextlib.contextmanager
+def keeping(outcomes: list["Outcome"]) -> Iterator[None]:
+    """On WaitTooLong, hand the outcomes already decided to `collect` along with the exception."""
+    try:
+        yield
+    except WaitTooLong as exc:
+        exc.outcomes = [*outcomes, *exc.outcomes]
+        raise
+
+
 def chunked(items: list, size: int) -> Iterable[list]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -239,7 +250,10 @@ def _retryable(exc: BaseException) -> bool:
 
 
 class Collector(ABC):
-    """Reads one platform. Subclasses set `platform`, `batch_size`, and implement `fetch` or `fetch_one`."""
+    """Reads one platform. Subclasses set `platform`, `batch_size`, and implement `fetch` or `fetch_one`.
+
+    An instance keeps no per-call state, so one collector may serve several threads at once.
+    """
 
     platform: ClassVar[str]
     batch_size: ClassVar[int] = 1
@@ -257,8 +271,8 @@ class Collector(ABC):
         sleep: Callable[[float], None] | None = None,
         max_wait: float = DEFAULT_MAX_WAIT,
     ):
-        self.client = client or shared_client()
-        self.limiter = limiter or get_limiter()
+        self.client = shared_client() if client is None else client
+        self.limiter = get_limiter() if limiter is None else limiter
         self.clock = clock or time.monotonic
         self.sleep = sleep or time.sleep
         self.max_wait = max_wait
@@ -302,6 +316,7 @@ class Collector(ABC):
                     outcome.duration = outcome.duration or share
                     decided[id(account)] = outcome
         except WaitTooLong as exc:
+            decided.update((id(o.account), o) for o in exc.outcomes)  # decided earlier in the batch
             exc.outcomes = [decided[id(a)] for a in accounts if id(a) in decided]
             raise
         for account in accounts:
@@ -317,15 +332,16 @@ class Collector(ABC):
 
     def fetch(self, batch: list[AccountRef]) -> list[Outcome]:
         """Outcomes for one batch, in order. The default asks `fetch_one` for each account."""
-        outcomes = []
-        for account in batch:
-            started = self.clock()
-            try:
-                outcome = self.fetch_one(account)
-            except PlatformError as exc:
-                outcome = self.failed(account, exc)
-            outcome.duration = self.clock() - started
-            outcomes.append(outcome)
+        outcomes: list[Outcome] = []
+        with keeping(outcomes):
+            for account in batch:
+                started = self.clock()
+                try:
+                    outcome = self.fetch_one(account)
+                except PlatformError as exc:
+                    outcome = self.failed(account, exc)
+                outcome.duration = self.clock() - started
+                outcomes.append(outcome)
         return outcomes
 
     def fetch_one(self, account: AccountRef) -> Outcome:

@@ -37,8 +37,9 @@ class MetaCollector(Collector):
         return None if credential("META_ACCESS_TOKEN") else "META_ACCESS_TOKEN is not set"
 
     def graph(self, path: str, fields: str) -> Any:
-        params = {"fields": fields, "access_token": credential("META_ACCESS_TOKEN")}
-        return self.get_json(f"{self.base_url}/{path}", params=params)
+        # The token goes in the Authorization header, never in a URL that gets logged.
+        headers = {"Authorization": f"Bearer {credential('META_ACCESS_TOKEN')}"}
+        return self.get_json(f"{self.base_url}/{path}", params={"fields": fields}, headers=headers)
 
     def classify_error(self, response: httpx.Response, data: Any) -> PlatformError:
         error = data.get("error") if isinstance(data, dict) else None

@@ -13,6 +13,7 @@ from scraping.collectors.base import (
     api_count,
     bare_handle,
     credential,
+    keeping,
 )
 
 LOGIN = re.compile(r"^[A-Za-z0-9_]{1,25}$")
@@ -33,26 +34,27 @@ class TwitchCollector(Collector):
         }
 
     def fetch(self, batch: list[AccountRef]) -> list[Outcome]:
-        outcomes = []
-        for account, (user, attempts) in zip(
-            batch, self.lookup(batch, key=self.user_key, request=self.users), strict=True
-        ):
-            if isinstance(user, PlatformError):
-                outcomes.append(self.failed(account, user, attempts))
-                continue
-            try:
-                reply = self.get_json(
-                    f"{self.base_url}/channels/followers",
-                    params={"broadcaster_id": user["id"], "first": "1"},
-                    headers=self.headers(),
-                )
-            except PlatformError as exc:
-                outcomes.append(self.failed(account, exc, attempts + exc.attempts))
-                continue
+        outcomes: list[Outcome] = []
+        found = self.lookup(batch, key=self.user_key, request=self.users)
+        with keeping(outcomes):
+            for account, (user, attempts) in zip(batch, found, strict=True):
+                outcomes.append(self.follower_total(account, user, attempts))
+        return outcomes
+
+    def follower_total(self, account: AccountRef, user: Any, attempts: int) -> Outcome:
+        if isinstance(user, PlatformError):
+            return self.failed(account, user, attempts)
+        try:
+            reply = self.get_json(
+                f"{self.base_url}/channels/followers",
+                params={"broadcaster_id": user["id"], "first": "1"},
+                headers=self.headers(),
+            )
             total = reply.data.get("total") if isinstance(reply.data, dict) else None
             metrics = Metrics(followers=api_count(total), external_id=str(user["id"]))
-            outcomes.append(self.succeeded(account, metrics, attempts + reply.attempts))
-        return outcomes
+        except PlatformError as exc:
+            return self.failed(account, exc, attempts + exc.attempts)
+        return self.succeeded(account, metrics, attempts + reply.attempts)
 
     def user_key(self, account: AccountRef) -> str:
         if account.external_id and account.external_id.isdigit():

@@ -18,6 +18,7 @@ from scraping.collectors.base import (
     api_count,
     bare_handle,
     credential,
+    keeping,
 )
 from snapshots.models import Precision
 
@@ -47,7 +48,8 @@ class YouTubeCollector(Collector):
         found = self.fetch_batched(
             [batch[i] for i in by_id], key=channel_id, request=self.channels, metrics=self.metrics
         )
-        searched = super().fetch([batch[i] for i in by_handle])  # one call each: forHandle, forUsername
+        with keeping(found):
+            searched = super().fetch([batch[i] for i in by_handle])  # forHandle, then forUsername
         for index, outcome in zip(by_id + by_handle, found + searched, strict=True):
             outcomes[index] = outcome
         return outcomes
@@ -70,8 +72,11 @@ class YouTubeCollector(Collector):
         return self.succeeded(account, self.metrics(items[0]), attempts)
 
     def list_channels(self, **query: str):
-        params = {"part": "statistics", **query, "key": credential("YOUTUBE_API_KEY")}
-        return self.get_json(f"{self.base_url}/channels", params=params)
+        # The key goes in a header (Google APIs accept X-Goog-Api-Key) so it never appears in logged URLs.
+        headers = {"X-Goog-Api-Key": credential("YOUTUBE_API_KEY")}
+        return self.get_json(
+            f"{self.base_url}/channels", params={"part": "statistics", **query}, headers=headers
+        )
 
     @staticmethod
     def items(data: Any) -> list[dict]:

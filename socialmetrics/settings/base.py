@@ -38,6 +38,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "socialmetrics.middleware.PerformanceMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.middleware.gzip.GZipMiddleware",
@@ -186,3 +187,56 @@ LOGGING = {
         },
     },
 }
+
+# --- API (REST framework, caching, throttling) ---
+# Reads are open unless SOCIALMETRICS_PUBLIC_READ=false; writes need staff (session with CSRF, or
+# token). Anonymous traffic is throttled (SOCIALMETRICS_THROTTLE_ANON, e.g. "1000/minute"; "off"
+# turns it off); behind a proxy set SOCIALMETRICS_NUM_PROXIES so clients are told apart.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        # Token first: an anonymous request gets 401 with WWW-Authenticate rather than 403.
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["socialmetrics.api.permissions.ReadOrStaffWrite"],
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    "DEFAULT_PARSER_CLASSES": [
+        "rest_framework.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_THROTTLE_CLASSES": ["socialmetrics.api.throttling.AnonRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"anon": env.str("SOCIALMETRICS_THROTTLE_ANON", default="1000/minute")},
+    "NUM_PROXIES": env.int("SOCIALMETRICS_NUM_PROXIES", default=None),
+    "EXCEPTION_HANDLER": "socialmetrics.api.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "socialmetrics API",
+    "DESCRIPTION": (
+        "Audience metrics of tracked social media accounts. Compatible with the paths and shapes "
+        "of the earlier Flask tracker. Errors are JSON: {\"error\": {\"code\", \"message\", \"field\"}}."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {"PlatformEnum": "accounts.models.Platform"},
+}
+# Lifetime (seconds) of cached API responses; writes invalidate them immediately anyway.
+SOCIALMETRICS_CACHE_TIMEOUTS = {
+    "summary": env.int("SOCIALMETRICS_CACHE_SUMMARY_SECONDS", default=300),
+    "grid": env.int("SOCIALMETRICS_CACHE_GRID_SECONDS", default=300),
+    "history": env.int("SOCIALMETRICS_CACHE_HISTORY_SECONDS", default=600),
+    "accounts": env.int("SOCIALMETRICS_CACHE_ACCOUNTS_SECONDS", default=900),
+}
+# An unfiltered grid on PostgreSQL reports the planner's row estimate as its total (and says so)
+# once the snapshot table holds more rows than this; below it, or filtered, the total is counted
+# once per cache generation.
+SOCIALMETRICS_GRID_ESTIMATE_ABOVE = env.int("SOCIALMETRICS_GRID_ESTIMATE_ABOVE", default=1_000_000)
