@@ -336,13 +336,13 @@ def _flush(
         if outcome.status != OutcomeStatus.SUCCEEDED or outcome.metrics is None:
             continue
         series = getattr(outcome, "series", None) or [(days[-1], outcome.metrics)]
-        for day, metrics in series:
-            if metrics.is_empty():
+        for day, found in series:
+            if found.is_empty():
                 continue  # nothing read is never written as zeros
             rows.append(
                 SnapshotRow(
-                    account_id=outcome.account.id, date=day, source=source, precision=metrics.precision,
-                    **metrics.counts(),
+                    account_id=outcome.account.id, date=day, source=source, precision=found.precision,
+                    **found.counts(),
                 )
             )  # fmt: skip
         learned = outcome.metrics.external_id

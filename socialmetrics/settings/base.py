@@ -168,6 +168,24 @@ SOCIALMETRICS_MAX_UPLOAD_MB = env.int("SOCIALMETRICS_MAX_UPLOAD_MB", default=50)
 DATA_UPLOAD_MAX_MEMORY_SIZE = SOCIALMETRICS_MAX_UPLOAD_MB * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
+# --- Collection (platform APIs) -------------------------------------------------------------------
+# Credentials: a platform whose credential is missing is skipped with that reason.
+YOUTUBE_API_KEY = env.str("YOUTUBE_API_KEY", default="")
+X_BEARER_TOKEN = env.str("X_BEARER_TOKEN", default="")
+GITHUB_TOKEN = env.str("GITHUB_TOKEN", default="")
+TWITCH_CLIENT_ID = env.str("TWITCH_CLIENT_ID", default="")
+TWITCH_TOKEN = env.str("TWITCH_TOKEN", default="")
+META_ACCESS_TOKEN = env.str("META_ACCESS_TOKEN", default="")
+INSTAGRAM_BUSINESS_ID = env.str("INSTAGRAM_BUSINESS_ID", default="")
+SOCIALMETRICS_USER_AGENT = env.str("SOCIALMETRICS_USER_AGENT", default="")
+#: Platform API base URLs (tests point them at a local server); missing keys use the real APIs.
+SOCIALMETRICS_API_BASE_URLS: dict[str, str] = {}
+SOCIALMETRICS_MASTODON_BASE_URL = ""
+#: Request budgets per platform, {"github": (5000, 3600)}, over the documented defaults.
+SOCIALMETRICS_RATE_LIMITS: dict[str, tuple[int, float]] = {}
+#: Concurrent requests per platform, {"x": 2}, over the defaults.
+SOCIALMETRICS_MAX_CONCURRENCY: dict[str, int] = {}
+
 # --- Logging ------------------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {

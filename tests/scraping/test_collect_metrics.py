@@ -32,7 +32,8 @@ def test_collects_today_and_prints_a_summary_per_platform():
     code, out, _ = run()
     assert code == 0
     assert Snapshot.objects.filter(date=local_today()).count() == 5
-    assert "Bluesky" in out and "X" in out
+    assert "Bluesky" in out
+    assert "X" in out
     assert "5 succeeded, 0 failed, 0 skipped of 5 accounts" in out
     assert "collected 5/5 accounts" in out  # plain log lines when output is not a terminal
 

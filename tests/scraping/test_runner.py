@@ -92,7 +92,8 @@ def test_simulated_run_writes_one_snapshot_per_account_however_often_it_runs():
     assert Snapshot.objects.count() == 30
     assert AccountLatest.objects.count() == len(accounts)
     assert CollectionOutcome.objects.filter(run=again, status=OutcomeStatus.SUCCEEDED).count() == 30
-    assert again.duration_seconds > 0 and again.accounts_per_second > 0
+    assert again.duration_seconds > 0
+    assert again.accounts_per_second > 0
 
 
 def test_core_accounts_are_collected_first(log):
@@ -137,7 +138,8 @@ def test_a_wait_longer_than_max_wait_defers_the_rest_of_the_platform(log):
         collector_factory=factory_with(log, wait_after=2),
     )
     x = run.by_platform["x"]
-    assert x.get("succeeded") == 2 and x.get("deferred") == 3
+    assert x.get("succeeded") == 2
+    assert x.get("deferred") == 3
     assert run.by_platform["github"].get("succeeded") == 2
     deferred = CollectionOutcome.objects.filter(run=run, status=OutcomeStatus.DEFERRED).first()
     assert "asked to wait 3600 s" in deferred.error_message
@@ -201,10 +203,12 @@ def test_the_redis_lock_is_shared_between_processes():
     holder.acquire(run_id=77)
     try:
         code = (
-            "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'socialmetrics.settings.test');"
+            "import django, os\n"
+            "os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'socialmetrics.settings.test')\n"
             "django.setup()\n"
             "from scraping.locks import RedisLock, LockHeld\n"
-            "try:\n    RedisLock().acquire()\n    print('acquired')\nexcept LockHeld as e:\n    print('held:', e.holder)\n"
+            "try:\n    RedisLock().acquire()\n    print('acquired')\n"
+            "except LockHeld as e:\n    print('held:', e.holder)\n"
         )
         result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
         assert result.stdout.strip() == "held: run 77", result.stderr
