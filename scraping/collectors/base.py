@@ -28,7 +28,7 @@ from django.conf import settings
 from django.utils.module_loading import import_string
 
 from accounts.models import Platform
-from scraping.counts import parse_count
+from socialmetrics.counts import parse_count
 from scraping.models import OutcomeStatus
 from scraping.ratelimit import RateLimiter, WaitTooLong, get_limiter
 from snapshots.models import METRIC_FIELDS, Precision

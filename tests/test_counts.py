@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from scraping.counts import ParsedCount, parse_count
+from socialmetrics.counts import ParsedCount, parse_count
 
 SEPARATORS = [",", " ", "\u00a0", "\u2009", "\u202f", "'"]
 
