@@ -62,7 +62,8 @@ class OutcomeStatus(models.TextChoices):
 
 
 class CollectionOutcome(models.Model):
-    run = models.ForeignKey(CollectionRun, on_delete=models.CASCADE, related_name="outcomes")
+    # No index of its own: the (run, account) unique index starts with it.
+    run = models.ForeignKey(CollectionRun, on_delete=models.CASCADE, related_name="outcomes", db_index=False)
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="collection_outcomes")
     status = models.CharField(max_length=10, choices=OutcomeStatus.choices)
     error_message = models.TextField(blank=True)

@@ -39,7 +39,8 @@ class Snapshot(models.Model):
     day; `likes`, `comments`, `shares` and `views` are that day's activity.
     """
 
-    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="snapshots")
+    # No index of its own: the (account, date) unique index starts with it.
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="snapshots", db_index=False)
     date = models.DateField()
     followers = models.BigIntegerField(null=True, blank=True)
     following = models.BigIntegerField(null=True, blank=True)
@@ -130,7 +131,10 @@ class PostType(models.TextChoices):
 
 
 class Post(models.Model):
-    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="platform_posts")
+    # No index of its own: the (account, platform_post_id) unique index starts with it.
+    account = models.ForeignKey(
+        Account, on_delete=models.CASCADE, related_name="platform_posts", db_index=False
+    )
     platform_post_id = models.CharField(max_length=255)
     url = models.URLField(max_length=1000, blank=True)
     published_at = models.DateTimeField()

@@ -1,0 +1,163 @@
+"""CSV uploads (staff): ``POST /upload`` (multipart field ``file``) and ``POST /api/upload-bulk``
+(JSON ``{"csv_data": "..."}``). Both answer the earlier tracker's shapes: a report, or
+``{"error": "..."}`` with 400 (nothing written) or 413 (larger than SOCIALMETRICS_MAX_UPLOAD_MB).
+"""
+
+from __future__ import annotations
+
+import codecs
+import io
+
+from django.conf import settings
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework.exceptions import ParseError
+from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from snapshots.csv_import import CsvFileError, CsvImportReport, csv_import
+from socialmetrics.api.permissions import StaffOnly
+
+from .serializers import (
+    BulkUploadSerializer,
+    ErrorSerializer,
+    FileUploadSerializer,
+    UploadErrorSerializer,
+    UploadResultSerializer,
+)
+
+#: Room for the multipart envelope around a file of the maximum size.
+_MULTIPART_OVERHEAD = 64 * 1024
+
+
+def max_upload_bytes() -> int:
+    return settings.SOCIALMETRICS_MAX_UPLOAD_MB * 1024 * 1024
+
+
+def _refuse(message: str, status: int = 400) -> Response:
+    return Response({"error": message}, status=status)
+
+
+def _too_large() -> Response:
+    return _refuse(f"The file is larger than {settings.SOCIALMETRICS_MAX_UPLOAD_MB} MB.", status=413)
+
+
+def _content_length(request) -> int:
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return 0
+
+
+def _result(report: CsvImportReport) -> Response:
+    return Response(
+        {
+            "message": report.message,
+            "kind": report.kind,
+            "created": report.created,
+            "updated": report.updated,
+            "unchanged": report.unchanged,
+            "skipped": report.skipped,
+            "count": report.created,
+            "accounts_created": report.accounts_created,
+            "errors": [{"line": e.line, "column": e.column, "message": e.message} for e in report.errors],
+        }
+    )
+
+
+def _utf8_problem(file) -> str | None:
+    """Check the whole file decodes as UTF-8 before anything is written (chunk by chunk)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset = 0
+    try:
+        for chunk in file.chunks():
+            decoder.decode(chunk)
+            offset += len(chunk)
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError as exc:
+        return f"The file is not UTF-8 text (byte {offset + exc.start + 1}); save it as CSV UTF-8."
+    finally:
+        file.seek(0)
+    return None
+
+
+_RESPONSES = {
+    200: UploadResultSerializer,
+    400: OpenApiResponse(UploadErrorSerializer, description="Nothing was imported; error says why."),
+    401: OpenApiResponse(ErrorSerializer, description="Not signed in."),
+    403: OpenApiResponse(ErrorSerializer, description="Not staff."),
+    413: OpenApiResponse(UploadErrorSerializer, description="Larger than SOCIALMETRICS_MAX_UPLOAD_MB."),
+}
+
+
+class UploadView(APIView):
+    permission_classes = [StaffOnly]
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(
+        tags=["upload"],
+        summary="Import a CSV file of accounts or snapshots (staff)",
+        description=(
+            "Accounts: Platform,Handle,Organization[,URL]. Snapshots: Platform,Handle,Date,Followers"
+            "[,Following,Posts,Likes,Comments,Shares,Views]. Wrong rows are skipped and listed."
+        ),
+        request={"multipart/form-data": FileUploadSerializer},
+        responses=_RESPONSES,
+    )
+    def post(self, request):
+        if _content_length(request) > max_upload_bytes() + _MULTIPART_OVERHEAD:
+            return _too_large()
+        try:
+            upload = request.FILES.get("file")
+        except ParseError as exc:
+            return _refuse(f"The upload could not be read: {exc.detail}")
+        if upload is None:
+            return _refuse("No file was uploaded: send it as the multipart field 'file'.")
+        name = (upload.name or "").strip()
+        if not name:
+            return _refuse("The file has no name.")
+        if not name.lower().endswith(".csv"):
+            return _refuse(f"{name!r} is not a .csv file.")
+        if upload.size > max_upload_bytes():
+            return _too_large()
+        if problem := _utf8_problem(upload):
+            return _refuse(problem)
+        text = io.TextIOWrapper(upload.file, encoding="utf-8-sig", newline="")
+        try:
+            report = csv_import(lines=text)
+        except CsvFileError as exc:
+            return _refuse(str(exc))
+        finally:
+            text.detach()
+        return _result(report)
+
+
+class BulkUploadView(APIView):
+    permission_classes = [StaffOnly]
+    parser_classes = [JSONParser]
+
+    @extend_schema(
+        tags=["upload"],
+        summary="Import CSV text sent as JSON (staff)",
+        request=BulkUploadSerializer,
+        responses=_RESPONSES,
+    )
+    def post(self, request):
+        if _content_length(request) > max_upload_bytes() + _MULTIPART_OVERHEAD:
+            return _too_large()
+        try:
+            data = request.data
+        except ParseError as exc:
+            return _refuse(f"The body is not valid JSON: {exc.detail}")
+        csv_data = data.get("csv_data") if isinstance(data, dict) else None
+        if not isinstance(csv_data, str):
+            return _refuse('Expected a JSON object {"csv_data": "..."} with the CSV as text.')
+        if not csv_data.strip():
+            return _refuse("csv_data is empty.")
+        if len(csv_data) > max_upload_bytes() and len(csv_data.encode()) > max_upload_bytes():
+            return _too_large()
+        try:
+            report = csv_import(lines=io.StringIO(csv_data.removeprefix("\ufeff"), newline=""))
+        except CsvFileError as exc:
+            return _refuse(str(exc))
+        return _result(report)

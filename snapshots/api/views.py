@@ -1,0 +1,410 @@
+"""Read endpoints over snapshots: summary, totals, history, grid and the CSV download.
+
+Views parse the request, call one selector and shape its tuples; each JSON read is served through
+the response cache (`socialmetrics.api.response_cache`) under the generation groups it reads.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import csv
+import datetime as dt
+import json
+import threading
+
+from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer, extend_schema
+from rest_framework.exceptions import NotFound
+from rest_framework.generics import GenericAPIView
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.platforms import UnknownPlatform, normalize_platform
+from accounts.selectors import account_id_by_handle
+from snapshots.filters import GridFilter, SummaryFilter
+from snapshots.models import AccountLatest, Snapshot
+from snapshots.selectors import (
+    GridCursor,
+    grid_export_rows,
+    grid_queryset,
+    grid_rows,
+    grid_rows_after,
+    grid_total,
+    history_series,
+    summary_queryset,
+    summary_rows,
+    summary_totals,
+)
+from socialmetrics import cache as generations
+from socialmetrics.api.errors import InvalidParameter
+from socialmetrics.api.pagination import page_info, page_request
+from socialmetrics.api.params import optional_date, positive_int
+from socialmetrics.api.response_cache import CachedReadMixin
+
+from .serializers import (
+    ErrorSerializer,
+    GridCursorPageSerializer,
+    GridPageSerializer,
+    HistorySerializer,
+    SummaryRowSerializer,
+    TotalsSerializer,
+)
+
+BAD_REQUEST = OpenApiResponse(ErrorSerializer, description="A parameter cannot be used (names it).")
+NOT_FOUND = OpenApiResponse(ErrorSerializer, description="No such account.")
+
+# --- Summary ----------------------------------------------------------------------------------------
+
+
+class SummaryView(CachedReadMixin, GenericAPIView):
+    """The latest snapshot of every active account, each on its own most recent day."""
+
+    cache_name = "summary"
+    filterset_class = SummaryFilter
+    queryset = AccountLatest.objects.none()  # the real one comes from the selector
+    pagination_class = None
+
+    def get_queryset(self):
+        return summary_queryset()
+
+    @extend_schema(
+        tags=["summary"],
+        summary="Latest values of every active account",
+        responses={200: SummaryRowSerializer(many=True), 400: BAD_REQUEST},
+    )
+    def get(self, request):
+        return self.cached(request, groups=[generations.SUMMARY], build=self._build)
+
+    def _build(self) -> Response:
+        rows = summary_rows(queryset=self.filter_queryset(self.get_queryset()))
+        return Response(
+            [
+                {
+                    "platform": platform,
+                    "handle": handle,
+                    "org_name": org_name,
+                    "followers": followers,
+                    "engagement": engagement,
+                    "posts": posts,
+                    "date": date.isoformat(),
+                }
+                for platform, handle, org_name, followers, engagement, posts, date in rows
+            ]
+        )
+
+
+class SummaryTotalsView(CachedReadMixin, GenericAPIView):
+    """Followers and engagement per platform and organization, with 1/7/30-day growth."""
+
+    cache_name = "totals"
+    cache_timeout = "summary"
+    filterset_class = SummaryFilter
+    queryset = AccountLatest.objects.none()
+    pagination_class = None
+
+    def get_queryset(self):
+        return summary_queryset()
+
+    @extend_schema(
+        tags=["summary"],
+        summary="Totals per platform and per organization, with growth",
+        filters=True,
+        responses={200: TotalsSerializer, 400: BAD_REQUEST},
+    )
+    def get(self, request):
+        return self.cached(request, groups=[generations.SUMMARY], build=self._build)
+
+    def _build(self) -> Response:
+        return Response(summary_totals(queryset=self.filter_queryset(self.get_queryset())))
+
+
+# --- History --------------------------------------------------------------------------------------
+
+_ACCOUNT_IDS_MAX = 50_000
+
+
+class _AccountIds:
+    """(platform, lower-case handle) -> account id, remembered by this process so a cache hit
+    needs no query. An id can go stale (the account renamed or deleted); the build verifies it,
+    and a stale id is forgotten and looked up again, never used to build or stamp a response."""
+
+    def __init__(self) -> None:
+        self._ids: dict[tuple[str, str], int] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str]) -> int | None:
+        return self._ids.get(key)
+
+    def remember(self, key: tuple[str, str], account_id: int) -> None:
+        with self._lock:
+            if len(self._ids) >= _ACCOUNT_IDS_MAX:
+                self._ids.clear()
+            self._ids[key] = account_id
+
+    def forget(self, key: tuple[str, str]) -> None:
+        with self._lock:
+            self._ids.pop(key, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._ids.clear()
+
+
+account_ids = _AccountIds()
+
+
+class _StaleAccountId(Exception):
+    pass
+
+
+class HistoryView(CachedReadMixin, APIView):
+    cache_name = "history"
+
+    @extend_schema(
+        tags=["history"],
+        summary="One account's daily series",
+        description=(
+            "Platform (value or display name, e.g. x or X) and handle are matched case-insensitively. "
+            "Every day between the first and last snapshot in the range is listed; days without a "
+            "snapshot have null."
+        ),
+        parameters=[
+            OpenApiParameter("platform", OpenApiTypes.STR, OpenApiParameter.PATH),
+            OpenApiParameter("handle", OpenApiTypes.STR, OpenApiParameter.PATH),
+            OpenApiParameter("from", OpenApiTypes.DATE, description="First day (inclusive)."),
+            OpenApiParameter("to", OpenApiTypes.DATE, description="Last day (inclusive)."),
+        ],
+        responses={200: HistorySerializer, 400: BAD_REQUEST, 404: NOT_FOUND},
+    )
+    def get(self, request, platform: str, handle: str):
+        try:
+            platform = normalize_platform(platform)
+        except UnknownPlatform as exc:
+            raise InvalidParameter(field="platform", message=str(exc)) from None
+        handle = handle.strip("/").strip().removeprefix("@")
+        date_from = optional_date(params=request.query_params, name="from")
+        date_to = optional_date(params=request.query_params, name="to")
+        if date_from and date_to and date_from > date_to:
+            raise InvalidParameter(field="from", message="must not be after to.")
+        key = (platform, handle.lower())
+        remembered = account_ids.get(key)
+        if remembered is not None:
+            try:
+                return self._serve(request, key, remembered, date_from, date_to, verify=True)
+            except _StaleAccountId:
+                account_ids.forget(key)
+        account_id = account_id_by_handle(platform=platform, handle=handle)
+        if account_id is None:
+            raise _account_not_found(platform, handle)
+        account_ids.remember(key, account_id)
+        return self._serve(request, key, account_id, date_from, date_to, verify=False)
+
+    def _serve(self, request, key, account_id: int, date_from, date_to, *, verify: bool):
+        def build() -> Response:
+            if verify and account_id_by_handle(platform=key[0], handle=key[1]) != account_id:
+                raise _StaleAccountId
+            return Response(history_series(account_id=account_id, date_from=date_from, date_to=date_to))
+
+        return self.cached(
+            request,
+            groups=[generations.history_group(account_id)],
+            build=build,
+            path=f"/api/history/{key[0]}/{key[1]}",  # every spelling of the account shares an entry
+        )
+
+
+def _account_not_found(platform: str, handle: str) -> NotFound:
+    return NotFound(f"No {platform} account with the handle {handle!r}.")
+
+
+# --- Grid -------------------------------------------------------------------------------------------
+
+GRID_DEFAULT_PER_PAGE = 50
+GRID_MAX_PER_PAGE = 1000
+
+
+def _grid_data(rows: list[tuple]) -> list[list]:
+    return [[r[0], r[1], r[2], r[3].isoformat(), *r[4:]] for r in rows]
+
+
+def encode_cursor(row: tuple) -> str:
+    raw = json.dumps([row[3].isoformat(), row[0], row[1]], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(text: str) -> GridCursor | None:
+    if not text:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        date, platform, handle = json.loads(raw)
+        return GridCursor(date=dt.date.fromisoformat(date), platform=str(platform), handle=str(handle))
+    except (binascii.Error, ValueError, TypeError):
+        raise InvalidParameter(
+            field="cursor", message="not a cursor this API gave out (use next_cursor as it is)."
+        ) from None
+
+
+_GRID_PARAMETERS = [
+    OpenApiParameter("page", OpenApiTypes.INT, description="Page number, from 1 (default 1)."),
+    OpenApiParameter(
+        "per_page", OpenApiTypes.INT, description=f"Rows per page (default 50; at most {GRID_MAX_PER_PAGE})."
+    ),
+    OpenApiParameter(
+        "cursor",
+        OpenApiTypes.STR,
+        description=(
+            "Cursor pagination: give it empty for the first page, then the next_cursor of the previous "
+            "page. Stays fast at any depth; only in the default order."
+        ),
+    ),
+]
+
+
+class GridView(CachedReadMixin, GenericAPIView):
+    """Every snapshot, newest date first, then platform, then handle."""
+
+    cache_name = "grid"
+    filterset_class = GridFilter
+    queryset = Snapshot.objects.none()
+    pagination_class = None
+
+    def get_queryset(self):
+        return grid_queryset()
+
+    @extend_schema(
+        tags=["grid"],
+        summary="The full data table, paginated",
+        filters=True,
+        parameters=_GRID_PARAMETERS,
+        responses={
+            200: PolymorphicProxySerializer(
+                component_name="GridResponse",
+                serializers=[GridPageSerializer, GridCursorPageSerializer],
+                resource_type_field_name=None,
+            ),
+            400: BAD_REQUEST,
+        },
+    )
+    def get(self, request):
+        return self.cached(request, groups=[generations.GRID], build=self._build)
+
+    def _build(self) -> Response:
+        params = self.request.query_params
+        queryset = self.filter_queryset(self.get_queryset())
+        if "cursor" in params:
+            return self._cursor_page(queryset, params)
+        page = page_request(
+            params=params, default_per_page=GRID_DEFAULT_PER_PAGE, max_per_page=GRID_MAX_PER_PAGE
+        )
+        total = grid_total(queryset=queryset)
+        rows = grid_rows(queryset=queryset, offset=page.offset, limit=page.per_page)
+        return Response(
+            {
+                "data": _grid_data(rows),
+                "pagination": page_info(request=page, total=total.count, total_estimated=total.estimated),
+            }
+        )
+
+    def _cursor_page(self, queryset, params) -> Response:
+        if params.get("ordering", "").strip():
+            raise InvalidParameter(
+                field="cursor", message="cursor pagination keeps the default order; drop ordering."
+            )
+        after = decode_cursor(params.get("cursor", "").strip())
+        per_page = min(
+            positive_int(params=params, name="per_page", default=GRID_DEFAULT_PER_PAGE), GRID_MAX_PER_PAGE
+        )
+        rows = grid_rows_after(queryset=queryset, after=after, limit=per_page + 1)
+        more = len(rows) > per_page
+        rows = rows[:per_page]
+        return Response(
+            {
+                "data": _grid_data(rows),
+                "pagination": {
+                    "per_page": per_page,
+                    "next_cursor": encode_cursor(rows[-1]) if more else None,
+                },
+            }
+        )
+
+
+# --- CSV download -------------------------------------------------------------------------------------
+
+CSV_HEADER = (
+    "Platform",
+    "Handle",
+    "Organization",
+    "Date",
+    "Followers",
+    "Engagement Total",
+    "Posts",
+    "Likes",
+    "Comments",
+    "Shares",
+)
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(cell):
+    """A text cell a spreadsheet would run as a formula gets a leading apostrophe (OWASP's advice)."""
+    if isinstance(cell, str) and cell.startswith(_FORMULA_STARTS):
+        return "'" + cell
+    return cell
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+def csv_lines(rows) -> object:
+    """The CSV text, one line at a time: constant memory whatever the number of rows."""
+    writer = csv.writer(_Echo())
+    yield writer.writerow(CSV_HEADER)
+    for platform, handle, org_name, date, *numbers in rows:
+        yield writer.writerow(
+            [neutralise(platform), neutralise(handle), neutralise(org_name or ""), date.isoformat(), *numbers]
+        )
+
+
+class _JSONErrorsNegotiation(BaseContentNegotiation):
+    """The download answers CSV whatever the client asks; errors are rendered as JSON."""
+
+    def select_parser(self, request, parsers):
+        return parsers[0] if parsers else None
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+class DownloadView(GenericAPIView):
+    filterset_class = GridFilter
+    queryset = Snapshot.objects.none()
+    pagination_class = None
+    renderer_classes = [JSONRenderer]
+    content_negotiation_class = _JSONErrorsNegotiation
+
+    def get_queryset(self):
+        return grid_queryset()
+
+    @extend_schema(
+        tags=["grid"],
+        summary="The grid as a CSV file (streamed)",
+        filters=True,
+        responses={
+            (200, "text/csv"): OpenApiResponse(OpenApiTypes.BINARY, description="socialmetrics.csv"),
+            400: BAD_REQUEST,
+        },
+    )
+    def get(self, request):
+        queryset = self.filter_queryset(self.get_queryset())
+        response = StreamingHttpResponse(
+            csv_lines(grid_export_rows(queryset=queryset)), content_type="text/csv; charset=utf-8"
+        )
+        response["Content-Disposition"] = 'attachment; filename="socialmetrics.csv"'
+        return response
