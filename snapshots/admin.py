@@ -4,7 +4,7 @@ from django.contrib import admin
 
 from accounts.admin import AccountAdmin
 from accounts.models import Account
-from socialmetrics.admin_tools import EstimatedCountPaginator
+from socialmetrics.admin_tools import EstimatedCountPaginator, with_range_dates
 from socialmetrics.dates import local_today
 
 from .models import AccountLatest, Post, Snapshot
@@ -73,6 +73,9 @@ class SnapshotAdmin(admin.ModelAdmin):
     paginator = EstimatedCountPaginator
     list_per_page = 100
     ordering = ["-date", "account_id"]
+
+    def get_queryset(self, request):
+        return with_range_dates(super().get_queryset(request))
 
     def save_model(self, request, obj, form, change):
         snapshot_save(snapshot=obj)

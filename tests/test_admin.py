@@ -4,6 +4,7 @@ import datetime as dt
 
 import pytest
 from django.db import connection
+from django.db.models import Max, Min
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
@@ -120,3 +121,32 @@ def test_search_and_filters_work(staff_client):
     assert staff_client.get(url, {"platform__exact": "x", "is_core__exact": "0"}).status_code == 200
     snapshots = reverse("admin:snapshots_snapshot_changelist")
     assert staff_client.get(snapshots, {"date__year": local_today().year}).status_code == 200
+
+
+def test_date_hierarchy_offers_the_range_without_scanning(staff_client):
+    from socialmetrics.admin_tools import with_range_dates
+
+    account = AccountFactory()
+    for day in (dt.date(2025, 11, 30), dt.date(2026, 1, 2), dt.date(2026, 1, 4)):
+        Snapshot.objects.create(account=account, date=day, followers=1)
+    qs = with_range_dates(Snapshot.objects.all())
+    assert qs.dates("date", "year") == [dt.date(2025, 1, 1), dt.date(2026, 1, 1)]
+    assert qs.filter(date__year=2026).dates("date", "month") == [dt.date(2026, 1, 1)]
+    assert qs.dates("date", "month", order="DESC")[0] == dt.date(2026, 1, 1)
+    assert len(qs.filter(date__year=2026).dates("date", "day")) == 3  # Jan 2, 3 and 4
+    assert qs.aggregate(first=Min("date"), last=Max("date")) == {
+        "first": dt.date(2025, 11, 30),
+        "last": dt.date(2026, 1, 4),
+    }
+    response = staff_client.get(reverse("admin:snapshots_snapshot_changelist"), {"date__year": 2026})
+    assert response.status_code == 200
+    assert b"January 2026" in response.content
+
+
+def test_filtered_lists_count_at_most_a_bounded_number(staff_client, monkeypatch):
+    from socialmetrics.admin_tools import EstimatedCountPaginator
+
+    monkeypatch.setattr(EstimatedCountPaginator, "COUNT_LIMIT", 5)
+    make_data(3, 4)
+    response = staff_client.get(reverse("admin:snapshots_snapshot_changelist"), {"source__exact": "manual"})
+    assert response.context["cl"].result_count == 5
