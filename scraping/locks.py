@@ -42,6 +42,10 @@ class _Lock:
     def acquire(self, *, run_id: int | None = None) -> None:
         raise NotImplementedError
 
+    def adopt(self, *, token: str, run_id: int | None = None) -> None:
+        """Become the holder of a lock another process acquired (a worker carrying out its run)."""
+        self.token = token
+
     def refresh(self) -> bool:
         raise NotImplementedError
 
@@ -94,9 +98,15 @@ class RedisLock(_Lock):
         )
         self.key = f"socialmetrics:lock:{self.name}"
 
+    def _value(self, run_id: int | None) -> str:
+        return f"{self.token}|run {run_id}" if run_id else self.token
+
+    def adopt(self, *, token: str, run_id: int | None = None) -> None:
+        super().adopt(token=token, run_id=run_id)
+        self.value = self._value(run_id)
+
     def acquire(self, *, run_id: int | None = None) -> None:
-        value = f"{self.token}|run {run_id}" if run_id else self.token
-        self.value = value
+        value = self.value = self._value(run_id)
         if not self.redis.set(self.key, value, nx=True, px=int(self.ttl * 1000)):
             holder = (self.redis.get(self.key) or b"").decode().partition("|")[2] or "another process"
             raise LockHeld(holder)

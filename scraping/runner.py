@@ -20,6 +20,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -61,6 +62,13 @@ class RunOptions:
         data = asdict(self)
         data["date"] = self.date.isoformat() if self.date else None
         return data
+
+    @classmethod
+    def from_json(cls, data: dict) -> RunOptions:
+        values = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        if values.get("date"):
+            values["date"] = dt.date.fromisoformat(values["date"])
+        return cls(**values)
 
 
 @dataclass
@@ -158,12 +166,14 @@ def default_collector_factory(platform: str, options: RunOptions, days: list[dt.
     return get_collector(platform, max_wait=options.max_wait)
 
 
-def run_start(*, options: RunOptions, lock: bool = True) -> tuple[CollectionRun, object | None]:
-    """Take the collection lock and record a new run (raises LockHeld when one is running)."""
+def run_start(
+    *, options: RunOptions, lock: bool = True, status: str = RunStatus.RUNNING
+) -> tuple[CollectionRun, object | None]:
+    """Take the collection lock and record a new run (raises LockHeld when one is running).
+
+    The caller starts the lock's keep-alive where the run is carried out."""
     options.date = options.date or local_today()
-    run = CollectionRun(
-        mode=options.mode, status=RunStatus.RUNNING, options=options.as_json(), date=options.date
-    )
+    run = CollectionRun(mode=options.mode, status=status, options=options.as_json(), date=options.date)
     if options.dry_run:
         return run, None
     held = collection_lock() if lock else None
@@ -178,7 +188,6 @@ def run_start(*, options: RunOptions, lock: bool = True) -> tuple[CollectionRun,
             run.message = str(exc)
             run.save(update_fields=["status", "finished_at", "message"])
             raise
-        held.keep_alive()
     return run, held
 
 
@@ -192,6 +201,9 @@ def run_execute(
 ) -> CollectionRun:
     """Collect the selected accounts and write what was found. Records the run as it goes."""
     write = not options.dry_run
+    if write and run.status != RunStatus.RUNNING:
+        run.status = RunStatus.RUNNING
+        run.save(update_fields=["status"])
     day = options.date
     days = [day - dt.timedelta(days=n) for n in range(options.backfill_days, 0, -1)] + [day]
     source = Source.SIMULATED if options.mode == RunMode.SIMULATED else Source.API
@@ -411,14 +423,18 @@ def collect(
 ) -> CollectionRun:
     """Take the lock, collect, record: the whole run in the calling thread."""
     run, held = run_start(options=options)
+    if held is not None:
+        held.keep_alive()
     return run_execute(
         run=run, options=options, held_lock=held, on_progress=on_progress, collector_factory=collector_factory
     )
 
 
 def collect_in_background(*, options: RunOptions) -> CollectionRun:
-    """Start a run on a background thread and return its record at once (for the API)."""
-    run, held = run_start(options=options)
+    """Start a run and return its record at once (for the API): on a Celery worker when
+    CELERY_BROKER_URL is set, else on a thread of this process."""
+    use_celery = bool(settings.CELERY_BROKER_URL)
+    run, held = run_start(options=options, status=RunStatus.PENDING if use_celery else RunStatus.RUNNING)
     run.accounts_total = len(
         selectors.collection_accounts(
             platforms=options.platforms,
@@ -428,6 +444,13 @@ def collect_in_background(*, options: RunOptions) -> CollectionRun:
         )
     )
     run.save(update_fields=["accounts_total"])
+    if use_celery:
+        from .tasks import execute_run
+
+        execute_run.delay(run_id=run.pk, options=options.as_json(), lock_token=held.token)
+        return run
+    if held is not None:
+        held.keep_alive()
 
     def target() -> None:
         try:

@@ -186,6 +186,15 @@ SOCIALMETRICS_RATE_LIMITS: dict[str, tuple[int, float]] = {}
 #: Concurrent requests per platform, {"x": 2}, over the defaults.
 SOCIALMETRICS_MAX_CONCURRENCY: dict[str, int] = {}
 
+# --- Celery (optional) ----------------------------------------------------------------------------
+# Set CELERY_BROKER_URL (e.g. redis://127.0.0.1:6379/1) to run collections started from the API
+# on Celery workers (`celery -A socialmetrics worker`) instead of a thread of the web process.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TIMEZONE = "UTC"
+
 # --- Logging ------------------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {
