@@ -28,10 +28,10 @@ from django.conf import settings
 from django.utils.module_loading import import_string
 
 from accounts.models import Platform
-from socialmetrics.counts import parse_count
 from scraping.models import OutcomeStatus
 from scraping.ratelimit import RateLimiter, WaitTooLong, get_limiter
 from snapshots.models import METRIC_FIELDS, Precision
+from socialmetrics.counts import parse_count
 
 DEFAULT_USER_AGENT = "socialmetrics/0.1 (+https://github.com/socialmetrics; audience metrics)"
 DEFAULT_BASE_URLS = {
