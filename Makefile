@@ -20,7 +20,7 @@ done; exit 1
 endef
 export FIND_PYTHON
 
-.PHONY: help run test test-embedded test-services lint migrations-check serve setup clean
+.PHONY: help run test test-embedded test-services lint migrations-check serve setup clean browser
 
 help:
 	@echo "make run    set up and serve the app with demo data on http://$(HOST):$(PORT)"
@@ -42,7 +42,26 @@ $(VENV)/.installed-dev: $(VENV)/.python-ok requirements/base.txt requirements/de
 
 setup: $(VENV)/.installed-dev
 
-run: setup
+# The pages' JavaScript packages (Chart.js), exactly as package-lock.json pins them; Django's
+# staticfiles serves them from node_modules (whitenoise), so the pages need no CDN.
+node_modules/.installed: package.json package-lock.json
+	@command -v npm >/dev/null 2>&1 || { \
+	  echo "The pages need Chart.js from npm: install Node.js 18+ and npm, then run make again." >&2; exit 1; }
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+# Headless Chromium for the browser tests (tests/e2e), installed with apt where it is missing and the
+# machine allows it (root); otherwise those tests are skipped with the reason (they fail in CI).
+browser:
+	@if command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "Installing Chromium for the browser tests (apt-get install chromium chromium-driver)"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get install -y chromium chromium-driver || { apt-get update && apt-get install -y chromium chromium-driver; } \
+	    || echo "Chromium could not be installed; the browser tests will say why." >&2; \
+	else echo "No Chromium here and no root to install it: the browser tests will be skipped."; fi
+
+run: setup node_modules/.installed
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo
 	$(PY) manage.py ensure_admin
@@ -51,7 +70,7 @@ run: setup
 
 # The suite on the embedded default (SQLite + local memory), then, when DATABASE_URL / REDIS_URL are
 # set or TEST_SERVICES=1, again against real PostgreSQL + Redis (where service tests must pass).
-test: setup
+test: setup node_modules/.installed browser
 	env -u DATABASE_URL -u REDIS_URL $(PY) -m pytest -m "not services" $(PYTEST_ARGS)
 	@if [ -n "$$DATABASE_URL$$REDIS_URL" ] || [ "$$TEST_SERVICES" = "1" ]; then \
 	  echo "--- the suite again on PostgreSQL + Redis ---"; \
@@ -67,3 +86,13 @@ migrations-check: setup
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache
+
+# Benchmarks (bench/README.md), never part of `make test`: on DATABASE_URL / REDIS_URL when set, else
+# on the benchmark database and Redis database 3. BENCH_ARGS passes options, e.g.
+# BENCH_ARGS="--only endpoints,http --duration 5" or BENCH_ARGS="--generate" (rewrites the data set).
+BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/socialmetrics_bench
+BENCH_REDIS_URL ?= redis://127.0.0.1:6379/3
+.PHONY: bench
+bench: setup
+	DATABASE_URL="$${DATABASE_URL:-$(BENCH_DATABASE_URL)}" REDIS_URL="$${REDIS_URL:-$(BENCH_REDIS_URL)}" \
+	  $(PY) bench/run.py $(BENCH_ARGS)

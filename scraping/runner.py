@@ -297,9 +297,9 @@ def run_execute(
             on_progress(progress)
         if status == RunStatus.COMPLETED and not progress.succeeded:
             status = RunStatus.FAILED
-        _finish(run, progress, status, write)
-        if held_lock is not None:
+        if held_lock is not None:  # free before the record says "finished": a new run may start then
             held_lock.release()
+        _finish(run, progress, status, write)
     return run
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connections
-from django.db.models import Case, Count, F, Q, QuerySet, Sum, When
+from django.db.models import Case, Count, F, Max, Min, Q, QuerySet, Sum, When
 
 from accounts.models import Account
 from socialmetrics import cache as generations
@@ -135,6 +135,13 @@ def history_series(
 
 
 # --- The grid (and the CSV export) ----------------------------------------------------------------
+#
+# In the default order (newest date, then platform, then handle) a page is read one date at a time:
+# the rows of one date in (platform, handle) order come from the account index, probing the
+# (account, date) unique index, so page 1 reads about 50 index entries instead of sorting a whole
+# day of joined rows. Which date a page starts on comes from the number of rows per date, counted
+# newest first only as far as the deepest page asked for, and kept in the cache under the grid's
+# generation token (so it is counted once per data change and filter set, never per page).
 
 GRID_COLUMNS = (
     "account__platform",
@@ -150,37 +157,17 @@ GRID_COLUMNS = (
 )
 #: Newest date first, then platform, then handle: unique per row, so pages never overlap.
 GRID_DEFAULT_ORDER = ("-date", "account__platform", "account__handle")
+_IN_DATE_ORDER = ("account__platform", "account__handle")
+#: A page spanning more dates than this reads the rest with one range query.
+_DATES_ONE_BY_ONE = 3
 
 
 def grid_queryset() -> QuerySet[Snapshot]:
     return Snapshot.objects.order_by(*GRID_DEFAULT_ORDER)
 
 
-def grid_rows(*, queryset: QuerySet[Snapshot], offset: int, limit: int) -> list[tuple]:
-    """One query: a page of (platform, handle, org_name, date, followers, engagement, posts, likes,
-    comments, shares) in the queryset's order."""
-    return list(queryset.values_list(*GRID_COLUMNS)[offset : offset + limit])
-
-
-@dataclass(frozen=True, slots=True)
-class GridCursor:
-    """Where a cursor page ends, in the default order: the last row's date, platform and handle."""
-
-    date: dt.date
-    platform: str
-    handle: str
-
-
-def grid_rows_after(*, queryset: QuerySet[Snapshot], after: GridCursor | None, limit: int) -> list[tuple]:
-    """One query: the rows after `after` in the default order (keyset pagination), so page 10,000
-    costs what page 1 costs. The queryset must keep the default order."""
-    if after is not None:
-        queryset = queryset.filter(
-            Q(date__lt=after.date)
-            | Q(date=after.date, account__platform__gt=after.platform)
-            | Q(date=after.date, account__platform=after.platform, account__handle__gt=after.handle)
-        )
-    return list(queryset.values_list(*GRID_COLUMNS)[:limit])
+def _in_default_order(queryset: QuerySet[Snapshot]) -> bool:
+    return tuple(queryset.query.order_by) == GRID_DEFAULT_ORDER
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +175,31 @@ class GridTotal:
     count: int
     #: True when `count` is the database's estimate of the table size rather than a count.
     estimated: bool
+
+
+@dataclass(frozen=True, slots=True)
+class GridPage:
+    rows: list[tuple]
+    total: GridTotal
+
+
+@dataclass
+class _DateCounts:
+    """Rows per date of one filtered grid, newest first, counted down to `floor` (inclusive)."""
+
+    total: GridTotal
+    newest: dt.date | None
+    oldest: dt.date | None
+    counts: list[tuple[dt.date, int]]
+    floor: dt.date | None  # None: nothing counted yet
+
+    @property
+    def complete(self) -> bool:
+        return self.newest is None or (self.floor is not None and self.floor <= self.oldest)
+
+    @property
+    def counted(self) -> int:
+        return sum(n for _, n in self.counts)
 
 
 def _table_estimate(queryset: QuerySet) -> int | None:
@@ -202,29 +214,161 @@ def _table_estimate(queryset: QuerySet) -> int | None:
     return int(row[0]) if row and row[0] is not None else None
 
 
-def grid_total(*, queryset: QuerySet[Snapshot]) -> GridTotal:
-    """The number of rows the filtered grid has, without a COUNT(*) on every page.
+def _per_date(queryset: QuerySet[Snapshot]) -> list[tuple[dt.date, int]]:
+    return sorted(queryset.values("date").annotate(n=Count("*")).values_list("date", "n"), reverse=True)
 
-    The count is kept in the cache under the grid's generation token and the query's SQL, so it is
-    computed once per data change and filter set. An unfiltered grid on PostgreSQL with more rows
-    than SOCIALMETRICS_GRID_ESTIMATE_ABOVE reports the planner's estimate instead (and says so).
+
+class _GridStats:
+    """The total and the per-date counts of one filtered grid, kept in the cache per generation.
+
+    The first request of a generation counts every date in one query (the exact total), except an
+    unfiltered grid on PostgreSQL larger than SOCIALMETRICS_GRID_ESTIMATE_ABOVE: it reports the
+    planner's estimate as the total and counts dates only as deep as pages are asked for.
     """
-    unordered = queryset.order_by()
-    token = generations.generations([generations.GRID])[generations.GRID]
-    digest = hashlib.blake2b(str(unordered.query).encode(), digest_size=16).hexdigest()
-    key = f"grid-total:{token}:{digest}"
-    cached = cache.get(key)
-    if cached is not None:
-        return GridTotal(*cached)
-    total = None
-    if not unordered.query.where:
-        estimate = _table_estimate(unordered)
+
+    def __init__(self, queryset: QuerySet[Snapshot]) -> None:
+        self.queryset = queryset.order_by()
+        token = generations.generations([generations.GRID])[generations.GRID]
+        digest = hashlib.blake2b(str(self.queryset.query).encode(), digest_size=16).hexdigest()
+        self.key = f"grid-dates:{token}:{digest}"
+        self.data: _DateCounts | None = cache.get(self.key)
+        self.changed = self.data is None
+        if self.data is not None:
+            return
+        estimate = None if self.queryset.query.where else _table_estimate(self.queryset)
         if estimate is not None and estimate > settings.SOCIALMETRICS_GRID_ESTIMATE_ABOVE:
-            total = GridTotal(count=estimate, estimated=True)
-    if total is None:
-        total = GridTotal(count=unordered.count(), estimated=False)
-    cache.set(key, (total.count, total.estimated), timeout=settings.SOCIALMETRICS_CACHE_TIMEOUTS["grid"])
-    return total
+            bounds = self.queryset.aggregate(newest=Max("date"), oldest=Min("date"))
+            self.data = _DateCounts(
+                total=GridTotal(count=estimate, estimated=True), counts=[], floor=None, **bounds
+            )
+        else:
+            counts = _per_date(self.queryset)
+            self.data = _DateCounts(
+                total=GridTotal(count=sum(n for _, n in counts), estimated=False),
+                newest=counts[0][0] if counts else None,
+                oldest=counts[-1][0] if counts else None,
+                counts=counts,
+                floor=counts[-1][0] if counts else None,
+            )
+
+    def cover(self, rows: int) -> None:
+        """Count dates, newest first, until `rows` rows are counted or every date is (1 day, then
+        4, 16, 64...: a few queries however deep the page)."""
+        data = self.data
+        span = 1
+        while not data.complete and data.counted < rows:
+            high = data.newest if data.floor is None else data.floor - dt.timedelta(days=1)
+            low = max(high - dt.timedelta(days=span - 1), data.oldest)
+            data.counts += _per_date(self.queryset.filter(date__gte=low, date__lte=high))
+            data.floor = low
+            self.changed = True
+            span *= 4
+
+    def save(self) -> None:
+        if self.changed:
+            cache.set(self.key, self.data, timeout=settings.SOCIALMETRICS_CACHE_TIMEOUTS["grid"])
+
+
+def _rows_of_date(
+    queryset: QuerySet[Snapshot],
+    *,
+    date: dt.date,
+    offset: int = 0,
+    limit: int,
+    after: tuple[str, str] | None = None,
+) -> list[tuple]:
+    queryset = queryset.filter(date=date)
+    if after is not None:
+        platform, handle = after
+        queryset = queryset.filter(
+            Q(account__platform__gt=platform) | Q(account__platform=platform, account__handle__gt=handle)
+        )
+    return list(queryset.order_by(*_IN_DATE_ORDER).values_list(*GRID_COLUMNS)[offset : offset + limit])
+
+
+def _rows_from_dates(queryset, *, dates: list[dt.date], offset: int, limit: int) -> list[tuple]:
+    """Rows of consecutive counted dates (newest first), skipping `offset` rows of the first."""
+    rows: list[tuple] = []
+    for index, date in enumerate(dates):
+        if len(rows) >= limit:
+            break
+        if index == _DATES_ONE_BY_ONE:  # many sparse dates: the rest in one query
+            rest = queryset.filter(date__lte=date, date__gte=dates[-1]).order_by(*GRID_DEFAULT_ORDER)
+            rows += list(rest.values_list(*GRID_COLUMNS)[: limit - len(rows)])
+            break
+        rows += _rows_of_date(
+            queryset, date=date, offset=offset if index == 0 else 0, limit=limit - len(rows)
+        )
+    return rows
+
+
+def grid_page(*, queryset: QuerySet[Snapshot], offset: int, limit: int) -> GridPage:
+    """A page of (platform, handle, org_name, date, followers, engagement, posts, likes, comments,
+    shares) rows in the queryset's order, and the total.
+
+    Default order: one query per page, one per date when a page spans dates (at most three, then one
+    range query), once this generation's per-date counts are in the cache; making them costs one
+    query (an unfiltered grid past the estimate threshold: two, plus one per 4x deeper page).
+    Any other order: one OFFSET query, which sorts the filtered rows.
+    """
+    stats = _GridStats(queryset)
+    if not _in_default_order(queryset):
+        stats.save()
+        return GridPage(
+            rows=list(queryset.values_list(*GRID_COLUMNS)[offset : offset + limit]), total=stats.data.total
+        )
+    stats.cover(offset + limit)
+    skip, first = offset, None
+    for index, (_, count) in enumerate(stats.data.counts):
+        if skip < count:
+            first = index
+            break
+        skip -= count
+    rows: list[tuple] = []
+    if first is not None:
+        span, needed = [], skip + limit
+        for date, count in stats.data.counts[first:]:
+            span.append(date)
+            needed -= count
+            if needed <= 0:
+                break
+        rows = _rows_from_dates(queryset, dates=span, offset=skip, limit=limit)
+    stats.save()
+    return GridPage(rows=rows, total=stats.data.total)
+
+
+@dataclass(frozen=True, slots=True)
+class GridCursor:
+    """Where a cursor page ends, in the default order: the last row's date, platform and handle."""
+
+    date: dt.date
+    platform: str
+    handle: str
+
+
+def grid_rows_after(*, queryset: QuerySet[Snapshot], after: GridCursor | None, limit: int) -> list[tuple]:
+    """The rows after `after` in the default order (keyset pagination): page 10,000 costs what
+    page 1 costs, 1 to 4 queries however deep."""
+    unordered = queryset.order_by()
+    if after is None:
+        date = unordered.aggregate(newest=Max("date"))["newest"]
+        if date is None:
+            return []
+        rows = _rows_of_date(queryset, date=date, limit=limit)
+    else:
+        date = after.date
+        rows = _rows_of_date(queryset, date=date, limit=limit, after=(after.platform, after.handle))
+    for _ in range(2):  # the next dates one by one (dense data: a page rarely spans more)
+        if len(rows) >= limit:
+            return rows
+        date = unordered.filter(date__lt=date).aggregate(newest=Max("date"))["newest"]
+        if date is None:
+            return rows
+        rows += _rows_of_date(queryset, date=date, limit=limit - len(rows))
+    if len(rows) < limit:  # sparse data: the rest in one query
+        rest = queryset.filter(date__lt=date).order_by(*GRID_DEFAULT_ORDER)
+        rows += list(rest.values_list(*GRID_COLUMNS)[: limit - len(rows)])
+    return rows
 
 
 def grid_export_rows(*, queryset: QuerySet[Snapshot], chunk_size: int = 5000) -> Iterator[tuple]:

@@ -92,6 +92,8 @@ def account_json(row: AccountRow) -> dict:
 )
 @extend_schema(tags=["accounts"])
 class AccountViewSet(CachedReadMixin, GenericViewSet):
+    """Tracked accounts, each with its latest values (null before its first snapshot)."""
+
     cache_name = "accounts"
     filterset_class = AccountFilter
     queryset = Account.objects.none()

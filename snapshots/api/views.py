@@ -30,10 +30,9 @@ from snapshots.models import AccountLatest, Snapshot
 from snapshots.selectors import (
     GridCursor,
     grid_export_rows,
+    grid_page,
     grid_queryset,
-    grid_rows,
     grid_rows_after,
-    grid_total,
     history_series,
     summary_queryset,
     summary_rows,
@@ -43,7 +42,8 @@ from socialmetrics import cache as generations
 from socialmetrics.api.errors import InvalidParameter
 from socialmetrics.api.pagination import page_info, page_request
 from socialmetrics.api.params import optional_date, positive_int
-from socialmetrics.api.response_cache import CachedReadMixin
+from socialmetrics.api.rendering import PrerenderedJSON, json_objects
+from socialmetrics.api.response_cache import CachedReadMixin, renders_plain_json
 
 from .serializers import (
     ErrorSerializer,
@@ -58,6 +58,9 @@ BAD_REQUEST = OpenApiResponse(ErrorSerializer, description="A parameter cannot b
 NOT_FOUND = OpenApiResponse(ErrorSerializer, description="No such account.")
 
 # --- Summary ----------------------------------------------------------------------------------------
+
+
+SUMMARY_KEYS = ("platform", "handle", "org_name", "followers", "engagement", "posts", "date")
 
 
 class SummaryView(CachedReadMixin, GenericAPIView):
@@ -81,20 +84,9 @@ class SummaryView(CachedReadMixin, GenericAPIView):
 
     def _build(self) -> Response:
         rows = summary_rows(queryset=self.filter_queryset(self.get_queryset()))
-        return Response(
-            [
-                {
-                    "platform": platform,
-                    "handle": handle,
-                    "org_name": org_name,
-                    "followers": followers,
-                    "engagement": engagement,
-                    "posts": posts,
-                    "date": date.isoformat(),
-                }
-                for platform, handle, org_name, followers, engagement, posts, date in rows
-            ]
-        )
+        if renders_plain_json(self.request):  # 10,000 rows: straight to bytes
+            return PrerenderedJSON(json_objects(keys=SUMMARY_KEYS, rows=rows))
+        return Response([dict(zip(SUMMARY_KEYS, row, strict=True)) for row in rows])
 
 
 class SummaryTotalsView(CachedReadMixin, GenericAPIView):
@@ -162,6 +154,8 @@ class _StaleAccountId(Exception):
 
 
 class HistoryView(CachedReadMixin, APIView):
+    """One account's daily series, cached under that account's own generation group."""
+
     cache_name = "history"
 
     @extend_schema(
@@ -199,7 +193,7 @@ class HistoryView(CachedReadMixin, APIView):
                 account_ids.forget(key)
         account_id = account_id_by_handle(platform=platform, handle=handle)
         if account_id is None:
-            raise _account_not_found(platform, handle)
+            raise NotFound(f"No {platform} account with the handle {handle!r}.")
         account_ids.remember(key, account_id)
         return self._serve(request, key, account_id, date_from, date_to, verify=False)
 
@@ -215,10 +209,6 @@ class HistoryView(CachedReadMixin, APIView):
             build=build,
             path=f"/api/history/{key[0]}/{key[1]}",  # every spelling of the account shares an entry
         )
-
-
-def _account_not_found(platform: str, handle: str) -> NotFound:
-    return NotFound(f"No {platform} account with the handle {handle!r}.")
 
 
 # --- Grid -------------------------------------------------------------------------------------------
@@ -301,12 +291,13 @@ class GridView(CachedReadMixin, GenericAPIView):
         page = page_request(
             params=params, default_per_page=GRID_DEFAULT_PER_PAGE, max_per_page=GRID_MAX_PER_PAGE
         )
-        total = grid_total(queryset=queryset)
-        rows = grid_rows(queryset=queryset, offset=page.offset, limit=page.per_page)
+        result = grid_page(queryset=queryset, offset=page.offset, limit=page.per_page)
         return Response(
             {
-                "data": _grid_data(rows),
-                "pagination": page_info(request=page, total=total.count, total_estimated=total.estimated),
+                "data": _grid_data(result.rows),
+                "pagination": page_info(
+                    request=page, total=result.total.count, total_estimated=result.total.estimated
+                ),
             }
         )
 

@@ -1,0 +1,54 @@
+"""Reads of accounts and organizations (nothing here knows about snapshots)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.db.models import QuerySet
+from django.db.models.functions import Lower
+
+from .models import Account
+
+
+def account_queryset() -> QuerySet[Account]:
+    """Every account, in the API's order (platform, then handle)."""
+    return Account.objects.order_by("platform", "handle")  # unique, as (platform, lower(handle)) is
+
+
+def account_id_by_handle(*, platform: str, handle: str) -> int | None:
+    """The id of the account `handle` on `platform` (a `Platform` value), matched case-insensitively
+    through the (platform, lower(handle)) unique index; None if there is none."""
+    handle = handle.strip().removeprefix("@")
+    return (
+        Account.objects.annotate(lhandle=Lower("handle"))
+        .filter(platform=platform, lhandle=handle.lower())
+        .values_list("pk", flat=True)
+        .first()
+    )
+
+
+def account_exists(*, platform: str, handle: str, exclude_id: int | None = None) -> bool:
+    queryset = Account.objects.annotate(lhandle=Lower("handle")).filter(
+        platform=platform, lhandle=handle.strip().lower()
+    )
+    if exclude_id is not None:
+        queryset = queryset.exclude(pk=exclude_id)
+    return queryset.exists()
+
+
+def account_ids_by_keys(*, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """Ids of the accounts named by (platform, lower-case handle) keys, in one query (per 500 keys);
+    keys without an account are left out."""
+    wanted = set(keys)
+    found: dict[tuple[str, str], int] = {}
+    ordered = sorted(wanted)
+    for start in range(0, len(ordered), 500):
+        chunk = ordered[start : start + 500]
+        for pk, platform, lhandle in (
+            Account.objects.annotate(lhandle=Lower("handle"))
+            .filter(platform__in={p for p, _ in chunk}, lhandle__in={h for _, h in chunk})
+            .values_list("pk", "platform", "lhandle")
+        ):
+            if (platform, lhandle) in wanted:
+                found[(platform, lhandle)] = pk
+    return found

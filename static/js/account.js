@@ -1,0 +1,239 @@
+// One account: its latest values, a followers line and a stacked engagement bar chart over a range
+// (30 d / 90 d / 1 y / all), and its latest 30 snapshots. Days without a snapshot are gaps.
+import {
+  changeNode, daysBefore, formatExact, formatPercent, getJSON, h, historyUrl, isoDate, numberNode, PALETTE, showError,
+} from "./api.js";
+import { chartError, chartLoading, drawChart, lineConfig, lineDataset, stackedBarConfig } from "./charts.js";
+
+const main = document.getElementById("main");
+const platform = main.dataset.platform;
+const handle = main.dataset.handle;
+
+const title = document.getElementById("account-title");
+const sub = document.getElementById("account-sub");
+const tags = document.getElementById("account-tags");
+const profileLink = document.getElementById("profile-link");
+const cardsBox = document.getElementById("account-cards");
+const rangeButtons = document.getElementById("range-buttons");
+const rangeNote = document.getElementById("range-note");
+const followersBox = document.getElementById("followers-box");
+const followersCanvas = document.getElementById("followers-chart");
+const followersNote = document.getElementById("followers-note");
+const engagementBox = document.getElementById("engagement-box");
+const engagementCanvas = document.getElementById("engagement-chart");
+const engagementNote = document.getElementById("engagement-note");
+const snapshotsBox = document.getElementById("snapshots");
+
+const ENGAGEMENT = [
+  { key: "likes", label: "Likes", color: PALETTE[0] },
+  { key: "comments", label: "Comments", color: PALETTE[3] },
+  { key: "shares", label: "Shares", color: PALETTE[2] },
+];
+
+let account = null;
+let range = "90";
+let historyRequest = null;
+let tableShown = false;
+
+// --- The account --------------------------------------------------------------------------------
+
+// The list endpoint has no exact-handle filter: search for the handle on its platform and pick the
+// exact match (almost always on the first page; a very short handle may need a few more).
+async function findAccount() {
+  const wanted = handle.toLowerCase();
+  for (let number = 1; number <= 20; number += 1) {
+    const page = await getJSON("/api/accounts", { platform, search: handle, per_page: 500, page: number });
+    const found = page.data.find((a) => a.platform === platform && a.handle.toLowerCase() === wanted);
+    if (found) return found;
+    if (number >= page.pagination.pages) return null;
+  }
+  return null;
+}
+
+function card(label, value, subText) {
+  return h("div", { class: "card" }, h("h3", { class: "card-label", text: label }), h("p", { class: "card-value" }, value),
+    subText ? h("p", { class: "card-sub" }, subText) : null);
+}
+
+function renderAccount() {
+  const latest = account.latest || {};
+  document.title = `${account.account_display_name || `@${account.handle}`} · socialmetrics`;
+  title.textContent = account.account_display_name || `@${account.handle}`;
+  sub.replaceChildren(`@${account.handle}`, account.org_name ? ` · ${account.org_name}` : "",
+    latest.date ? " · latest snapshot " : "", latest.date ? h("time", { datetime: latest.date, text: latest.date }) : "");
+  tags.replaceChildren(
+    account.is_core_account ? h("span", { class: "tag", text: "core account" }) : "",
+    account.is_active === false ? h("span", { class: "tag tag-muted", text: "inactive: not collected" }) : "");
+  if (account.url) {
+    profileLink.href = account.url;
+    profileLink.hidden = false;
+  }
+  if (!account.latest) {
+    cardsBox.replaceChildren(h("p", { class: "alert alert-info", text: "No snapshot of this account yet: collect it or upload a CSV with its history." }));
+  } else {
+    cardsBox.replaceChildren(h("div", { class: "cards" },
+      card("Followers", numberNode(latest.followers), latest.followers != null ? formatExact(latest.followers) : "not known"),
+      card("Change, 7 days", changeNode(latest.followers_change_7d, null), formatPercent(latest.followers_change_pct_7d)),
+      card("Change, 30 days", changeNode(latest.followers_change_30d, null), formatPercent(latest.followers_change_pct_30d)),
+      card("Following", numberNode(latest.following ?? null)),
+      card("Posts", numberNode(latest.posts ?? null), "lifetime total")));
+  }
+  cardsBox.setAttribute("aria-busy", "false");
+}
+
+async function loadAccount() {
+  cardsBox.setAttribute("aria-busy", "true");
+  try {
+    account = await findAccount();
+  } catch (error) {
+    showError(cardsBox, { what: "the account", error, retry: start });
+    sub.textContent = "";
+    return false;
+  }
+  if (!account) {
+    const box = h("div", { class: "alert alert-error", role: "alert" },
+      h("p", { text: `There is no ${platform} account @${handle} here.` }),
+      h("p", {}, "Check the address, or add the account in the ", h("a", { href: "/admin/accounts/account/add/", text: "admin" }), "."));
+    cardsBox.replaceChildren(box);
+    cardsBox.setAttribute("aria-busy", "false");
+    sub.textContent = "";
+    for (const box2 of [followersBox, engagementBox]) box2.closest(".chart-panel").hidden = true;
+    snapshotsBox.closest(".panel").hidden = true;
+    rangeButtons.closest(".toolbar").hidden = true;
+    return false;
+  }
+  renderAccount();
+  return true;
+}
+
+// --- History and charts -------------------------------------------------------------------------
+
+function endDate() {
+  return (account && account.latest && account.latest.date) || isoDate(new Date());
+}
+
+function rangeParams(which) {
+  return which === "all" ? {} : { from: daysBefore(endDate(), Number(which) - 1), to: endDate() };
+}
+
+function summarize(history) {
+  const days = history.dates.length;
+  const missing = history.followers.filter((v) => v === null).length;
+  return { days, missing };
+}
+
+function drawFollowers(history) {
+  const { days, missing } = summarize(history);
+  followersCanvas.dataset.points = String(days);
+  followersCanvas.dataset.gaps = String(missing);
+  const first = history.dates[0];
+  const last = history.dates[days - 1];
+  followersCanvas.setAttribute("aria-label", days
+    ? `Followers per day from ${first} to ${last}: ${days} days, ${missing} without a snapshot.`
+    : "Followers per day: no data in this range.");
+  followersNote.textContent = days
+    ? `${formatExact(days)} days${missing ? `; ${formatExact(missing)} without a snapshot, shown as gaps` : ""}.`
+    : "No snapshot in this range.";
+  return drawChart(followersBox, followersCanvas,
+    lineConfig({ labels: history.dates, datasets: [lineDataset({ label: "Followers", data: history.followers, color: PALETTE[0] })] }));
+}
+
+function drawEngagement(history) {
+  const known = history.dates.filter((_, i) => ENGAGEMENT.some((e) => history[e.key][i] !== null)).length;
+  engagementCanvas.dataset.points = String(history.dates.length);
+  engagementCanvas.setAttribute("aria-label", `Likes, comments and shares per day: ${known} days with data.`);
+  engagementNote.textContent = known ? "Likes, comments and shares on each day, stacked." : "No engagement numbers in this range.";
+  return drawChart(engagementBox, engagementCanvas, stackedBarConfig({
+    labels: history.dates,
+    datasets: ENGAGEMENT.map((e) => ({ label: e.label, data: history[e.key], backgroundColor: e.color, stack: "engagement" })),
+  }));
+}
+
+async function loadHistory() {
+  const which = range;
+  if (historyRequest) historyRequest.abort();
+  const controller = new AbortController();
+  historyRequest = controller;
+  chartLoading(followersBox);
+  chartLoading(engagementBox);
+  const params = rangeParams(which);
+  rangeNote.textContent = which === "all" ? "All history" : `${params.from} to ${params.to}`;
+  let history;
+  try {
+    history = await getJSON(historyUrl(platform, handle), params, { signal: controller.signal });
+  } catch (error) {
+    if (error.name === "AbortError") return;
+    const retry = () => loadHistory();
+    chartError(followersBox, { what: "the followers history", error, retry });
+    chartError(engagementBox, { what: "the engagement history", error, retry });
+    if (!tableShown) showError(snapshotsBox, { what: "the snapshots", error, retry });
+    return;
+  } finally {
+    if (historyRequest === controller) historyRequest = null;
+  }
+  try {
+    await Promise.all([drawFollowers(history), drawEngagement(history)]);
+    main.dataset.chartRange = which;
+  } catch (error) {
+    const retry = () => loadHistory();
+    chartError(followersBox, { what: "the chart", error, retry });
+    chartError(engagementBox, { what: "the chart", error, retry });
+  }
+  if (!tableShown) loadTable(history, which);
+}
+
+// --- The latest 30 snapshots ----------------------------------------------------------------------
+
+const TABLE_COLUMNS = [
+  ["followers", "Followers"], ["following", "Following"], ["posts", "Posts"], ["likes", "Likes"],
+  ["comments", "Comments"], ["shares", "Shares"], ["views", "Views"],
+];
+
+function snapshotRows(history) {
+  const rows = [];
+  history.dates.forEach((date, i) => {
+    const values = Object.fromEntries(TABLE_COLUMNS.map(([key]) => [key, history[key] ? history[key][i] : null]));
+    if (TABLE_COLUMNS.some(([key]) => values[key] !== null)) rows.push({ date, ...values });
+  });
+  return rows;
+}
+
+async function loadTable(history, which) {
+  let rows = snapshotRows(history);
+  try {
+    if (rows.length < 30 && which !== "all") rows = snapshotRows(await getJSON(historyUrl(platform, handle)));
+  } catch (error) {
+    showError(snapshotsBox, { what: "the snapshots", error, retry: () => loadTable(history, "all") });
+    return;
+  }
+  const latest = rows.slice(-30).reverse();
+  tableShown = true;
+  if (!latest.length) {
+    snapshotsBox.replaceChildren(h("p", { class: "muted", text: "No snapshots yet." }));
+  } else {
+    const head = h("tr", {}, h("th", { scope: "col", text: "Date" }),
+      ...TABLE_COLUMNS.map(([, label]) => h("th", { scope: "col", class: "num", text: label })));
+    const body = latest.map((row) => h("tr", {}, h("th", { scope: "row" }, h("time", { datetime: row.date, text: row.date })),
+      ...TABLE_COLUMNS.map(([key]) => h("td", { class: "num", text: formatExact(row[key]) }))));
+    snapshotsBox.replaceChildren(h("table", { class: "table snapshots-table", id: "snapshots-table" },
+      h("caption", { class: "visually-hidden", text: "The latest 30 snapshots, newest first" }),
+      h("thead", {}, head), h("tbody", {}, body)));
+  }
+  snapshotsBox.setAttribute("aria-busy", "false");
+}
+
+// --- Range buttons ------------------------------------------------------------------------------
+
+rangeButtons.addEventListener("click", (event) => {
+  const button = event.target.closest("button[data-range]");
+  if (!button || button.dataset.range === range) return;
+  range = button.dataset.range;
+  for (const other of rangeButtons.querySelectorAll("button")) other.setAttribute("aria-pressed", String(other === button));
+  loadHistory();
+});
+
+async function start() {
+  if (await loadAccount()) await loadHistory();
+}
+
+start();

@@ -1,0 +1,75 @@
+"""GET /api/download: the grid as a streamed CSV file."""
+
+import csv
+import datetime as dt
+import io
+
+import pytest
+
+from accounts.models import Platform
+from tests.api.conftest import account, history
+
+pytestmark = pytest.mark.django_db
+
+HEADER = "Platform,Handle,Organization,Date,Followers,Engagement Total,Posts,Likes,Comments,Shares"
+
+
+def read(response) -> list[list[str]]:
+    assert response.streaming
+    text = b"".join(response.streaming_content).decode()
+    return list(csv.reader(io.StringIO(text)))
+
+
+def test_csv_attachment_with_the_grids_rows(api, today):
+    history(account("nasa", organization="NASA"), days=2, end=today, followers=100)
+    history(account("tube", platform=Platform.YOUTUBE, organization=None), days=1, end=today)
+
+    response = api.get("/api/download")
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    assert response["Content-Disposition"] == 'attachment; filename="socialmetrics.csv"'
+    rows = read(response)
+    assert ",".join(rows[0]) == HEADER
+    assert rows[1:] == [
+        ["x", "nasa", "NASA", today.isoformat(), "110", "13", "101", "10", "2", "1"],
+        ["youtube", "tube", "", today.isoformat(), "1000", "13", "100", "10", "2", "1"],
+        ["x", "nasa", "NASA", (today - dt.timedelta(days=1)).isoformat(), "100", "13", "100", "10", "2", "1"],
+    ]
+
+
+def test_filters_and_ordering_are_the_grids(api, today):
+    history(account("nasa"), days=3, end=today, followers=100)
+    history(account("tube", platform=Platform.YOUTUBE), days=3, end=today, followers=5)
+    rows = read(api.get(f"/api/download/?platform=youtube&from={today.isoformat()}"))
+    assert [r[:2] for r in rows[1:]] == [["youtube", "tube"]]
+    rows = read(api.get("/api/download?ordering=followers"))
+    assert [int(r[4]) for r in rows[1:]] == sorted(int(r[4]) for r in rows[1:])
+
+
+def test_cells_a_spreadsheet_would_run_are_neutralised(api, today):
+    history(account("=cmd", organization="+SUM(A1)"), days=1, end=today)
+    history(account("@evil", organization="-2+3"), days=1, end=today)
+    rows = read(api.get("/api/download"))
+    cells = [c for r in rows[1:] for c in r[:3]]
+    assert "'=cmd" in cells
+    assert "'+SUM(A1)" in cells
+    assert "'@evil" in cells
+    assert "'-2+3" in cells
+    assert not any(c[:1] in "=+-@" for c in cells)
+
+
+def test_one_query_streamed_whatever_the_size(api, today, django_assert_num_queries):
+    for i in range(20):
+        history(account(f"a{i}"), days=30, end=today)
+    with django_assert_num_queries(1):
+        rows = read(api.get("/api/download"))
+    assert len(rows) == 1 + 600
+
+
+def test_the_client_asking_for_csv_gets_csv_and_bad_parameters_get_json(api):
+    assert api.get("/api/download", HTTP_ACCEPT="text/csv").status_code == 200
+    assert read(api.get("/api/download?format=csv"))[0] == HEADER.split(",")
+    response = api.get("/api/download?from=yesterday", HTTP_ACCEPT="text/csv")
+    assert response.status_code == 400
+    assert response.json()["error"]["field"] == "from"
