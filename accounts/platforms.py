@@ -59,8 +59,23 @@ _RULES: dict[str, _Rule] = {
         urls=_one("https://x.com/{0}"),
         example="@NASA or https://x.com/NASA",
         reserved=frozenset(
-            {"home", "intent", "i", "search", "share", "hashtag", "explore", "settings", "messages",
-             "notifications", "login", "signup", "compose", "tos", "privacy"}
+            {
+                "home",
+                "intent",
+                "i",
+                "search",
+                "share",
+                "hashtag",
+                "explore",
+                "settings",
+                "messages",
+                "notifications",
+                "login",
+                "signup",
+                "compose",
+                "tos",
+                "privacy",
+            }
         ),
     ),
     Platform.FACEBOOK: _Rule(
@@ -71,11 +86,31 @@ _RULES: dict[str, _Rule] = {
             (f"/pg/{_SEGMENT}", "{0}"),
             (f"/{_SEGMENT}", "{0}"),
         ),
-        urls=((r"(\d+)", "https://www.facebook.com/profile.php?id={0}"), *_one("https://www.facebook.com/{0}")),
+        urls=(
+            (r"(\d+)", "https://www.facebook.com/profile.php?id={0}"),
+            *_one("https://www.facebook.com/{0}"),
+        ),
         example="https://www.facebook.com/NASA or https://www.facebook.com/profile.php?id=100044561550831",
         reserved=frozenset(
-            {"profile.php", "pages", "people", "pg", "groups", "events", "watch", "share", "sharer.php",
-             "photo.php", "permalink.php", "story.php", "hashtag", "login", "marketplace", "reel", "help"}
+            {
+                "profile.php",
+                "pages",
+                "people",
+                "pg",
+                "groups",
+                "events",
+                "watch",
+                "share",
+                "sharer.php",
+                "photo.php",
+                "permalink.php",
+                "story.php",
+                "hashtag",
+                "login",
+                "marketplace",
+                "reel",
+                "help",
+            }
         ),
         id_pattern=r"\d+",
     ),
@@ -108,11 +143,28 @@ _RULES: dict[str, _Rule] = {
             (r"/channel/(UC[\w-]{22})", "{0}"),
             (f"/{_SEGMENT}", "{0}"),  # legacy custom URL, youtube.com/NAME
         ),
-        urls=((r"(UC[\w-]{22})", "https://www.youtube.com/channel/{0}"), *_one("https://www.youtube.com/@{0}")),
+        urls=(
+            (r"(UC[\w-]{22})", "https://www.youtube.com/channel/{0}"),
+            *_one("https://www.youtube.com/@{0}"),
+        ),
         example="https://www.youtube.com/@NASA",
         reserved=frozenset(
-            {"watch", "shorts", "playlist", "results", "feed", "embed", "live", "channel", "user", "c",
-             "redirect", "hashtag", "post", "premium"}
+            {
+                "watch",
+                "shorts",
+                "playlist",
+                "results",
+                "feed",
+                "embed",
+                "live",
+                "channel",
+                "user",
+                "c",
+                "redirect",
+                "hashtag",
+                "post",
+                "premium",
+            }
         ),
         id_pattern=r"UC[\w-]{22}",
     ),
@@ -165,8 +217,22 @@ _RULES: dict[str, _Rule] = {
         urls=_one("https://github.com/{0}"),
         example="https://github.com/nasa",
         reserved=frozenset(
-            {"orgs", "settings", "features", "topics", "explore", "marketplace", "sponsors", "about",
-             "login", "pricing", "search", "trending", "notifications", "collections"}
+            {
+                "orgs",
+                "settings",
+                "features",
+                "topics",
+                "explore",
+                "marketplace",
+                "sponsors",
+                "about",
+                "login",
+                "pricing",
+                "search",
+                "trending",
+                "notifications",
+                "collections",
+            }
         ),
     ),
     Platform.TRUTH_SOCIAL: _Rule(
@@ -196,9 +262,36 @@ _ALIASES = {
 }
 # Words that may follow a platform name to say which language the account posts in.
 _LANGUAGES = frozenset(
-    {"en", "english", "es", "espanol", "spanish", "fr", "french", "francais", "de", "german", "deutsch",
-     "pt", "portuguese", "portugues", "italian", "italiano", "chinese", "japanese", "korean", "arabic",
-     "russian", "vietnamese", "tagalog", "hindi", "haitian", "creole", "kreyol", "polish"}
+    {
+        "en",
+        "english",
+        "es",
+        "espanol",
+        "spanish",
+        "fr",
+        "french",
+        "francais",
+        "de",
+        "german",
+        "deutsch",
+        "pt",
+        "portuguese",
+        "portugues",
+        "italian",
+        "italiano",
+        "chinese",
+        "japanese",
+        "korean",
+        "arabic",
+        "russian",
+        "vietnamese",
+        "tagalog",
+        "hindi",
+        "haitian",
+        "creole",
+        "kreyol",
+        "polish",
+    }
 )
 
 

@@ -10,9 +10,9 @@ from .models import Account, Organization
 
 @receiver([post_save, post_delete], sender=Account, dispatch_uid="account_invalidate")
 def account_invalidate(sender, instance: Account, **kwargs) -> None:
-    generations.bump_data([instance.pk])
+    generations.invalidate_data([instance.pk])
 
 
 @receiver([post_save, post_delete], sender=Organization, dispatch_uid="organization_invalidate")
 def organization_invalidate(sender, instance: Organization, **kwargs) -> None:
-    generations.bump(generations.DATA_GROUPS)
+    generations.invalidate(generations.DATA_GROUPS)

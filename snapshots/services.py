@@ -20,6 +20,7 @@ from accounts.models import Account
 from socialmetrics import cache as generations
 
 from .models import METRIC_FIELDS, AccountLatest, Precision, Snapshot, Source
+from .signals import service_write
 
 #: Growth over N days looks back this many extra days when the exact day is missing.
 GROWTH_TOLERANCE_DAYS = 2
@@ -131,7 +132,7 @@ def _upsert_batch(batch: list[SnapshotRow]) -> UpsertResult:
         if result.account_ids:
             written = set(result.account_ids)
             latest_refresh(account_ids=written)
-            transaction.on_commit(lambda: generations.bump_data(written))
+            generations.invalidate_data(written)
     return result
 
 
@@ -186,19 +187,20 @@ def _upsert_generic(incoming: dict[tuple[int, dt.date], SnapshotRow]) -> UpsertR
 
 def snapshot_save(*, snapshot: Snapshot) -> Snapshot:
     """Save one snapshot (admin, shell) and keep its account's latest row right."""
-    with transaction.atomic():
+    with transaction.atomic(), service_write():
         snapshot.save()
         latest_refresh(account_ids=[snapshot.account_id])
+    generations.invalidate_data([snapshot.account_id])
     return snapshot
 
 
 def snapshot_delete_many(*, snapshots) -> int:
     """Delete snapshots (a queryset) and refresh the latest rows of their accounts."""
-    with transaction.atomic():
+    with transaction.atomic(), service_write():
         account_ids = set(snapshots.values_list("account_id", flat=True).distinct())
         deleted, _ = snapshots.delete()
         latest_refresh(account_ids=account_ids)
-    transaction.on_commit(lambda: generations.bump_data(account_ids))
+    generations.invalidate_data(account_ids)
     return deleted
 
 
@@ -304,5 +306,5 @@ def latest_rebuild_all(*, chunk_size: int = 2000) -> int:
         with transaction.atomic():
             latest_refresh(account_ids=chunk)
         kept += AccountLatest.objects.filter(account_id__in=chunk).count()
-    generations.bump_data(account_ids)
+    generations.invalidate_data(account_ids)
     return kept

@@ -17,6 +17,7 @@ import threading
 from collections.abc import Iterable
 
 from django.core.cache import cache
+from django.db import transaction
 
 SUMMARY = "summary"
 GRID = "grid"
@@ -63,6 +64,28 @@ def bump(groups: Iterable[str]) -> None:
 def bump_data(account_ids: Iterable[int] = ()) -> None:
     """Invalidate the shared data groups and the history of the given accounts."""
     bump([*DATA_GROUPS, *(history_group(a) for a in account_ids)])
+
+
+def invalidate(groups: Iterable[str]) -> None:
+    """What a write calls: bump now, and again once the current transaction commits.
+
+    The second bump matters: a read that slips in between the first bump and the commit sees the
+    new tokens but the old rows, and would otherwise leave a stale entry under the new tokens.
+    Outside a transaction both happen at once (two cheap writes).
+    """
+    groups = list(groups)
+    bump(groups)
+    transaction.on_commit(lambda: bump(groups))
+
+
+def invalidate_data(account_ids: Iterable[int] = ()) -> None:
+    """`invalidate` for the shared data groups and the history of the given accounts."""
+    invalidate([*DATA_GROUPS, *(history_group(a) for a in account_ids)])
+
+
+def generation_key(group: str) -> str:
+    """The cache key holding a group's token (for readers that fetch tokens with their entry)."""
+    return _KEY.format(group)
 
 
 class _Counter:

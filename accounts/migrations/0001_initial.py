@@ -6,69 +6,157 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Organization',
+            name="Organization",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('parent', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='children', to='accounts.organization')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=200)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "parent",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="children",
+                        to="accounts.organization",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='Account',
+            name="Account",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('platform', models.CharField(choices=[('x', 'X'), ('facebook', 'Facebook'), ('instagram', 'Instagram'), ('linkedin', 'LinkedIn'), ('youtube', 'YouTube'), ('tiktok', 'TikTok'), ('threads', 'Threads'), ('bluesky', 'Bluesky'), ('mastodon', 'Mastodon'), ('reddit', 'Reddit'), ('twitch', 'Twitch'), ('github', 'GitHub'), ('truth_social', 'Truth Social'), ('flickr', 'Flickr')], max_length=20)),
-                ('handle', models.CharField(help_text="The account's name on its platform, without '@'. Mastodon: name@instance.", max_length=255)),
-                ('display_name', models.CharField(blank=True, max_length=255)),
-                ('profile_url', models.URLField(blank=True, max_length=500)),
-                ('is_core', models.BooleanField(default=False, help_text='Core accounts are collected first.', verbose_name='core account')),
-                ('is_active', models.BooleanField(default=True, help_text='Inactive accounts are not collected.')),
-                ('external_id', models.CharField(blank=True, help_text="The platform's own id (a Bluesky DID, a YouTube channel id...).", max_length=255, null=True, verbose_name='platform account id')),
-                ('instance_host', models.CharField(blank=True, help_text='Server of a Mastodon-like account (e.g. mastodon.social).', max_length=255)),
-                ('notes', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('organization', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='accounts', to='accounts.organization')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "platform",
+                    models.CharField(
+                        choices=[
+                            ("x", "X"),
+                            ("facebook", "Facebook"),
+                            ("instagram", "Instagram"),
+                            ("linkedin", "LinkedIn"),
+                            ("youtube", "YouTube"),
+                            ("tiktok", "TikTok"),
+                            ("threads", "Threads"),
+                            ("bluesky", "Bluesky"),
+                            ("mastodon", "Mastodon"),
+                            ("reddit", "Reddit"),
+                            ("twitch", "Twitch"),
+                            ("github", "GitHub"),
+                            ("truth_social", "Truth Social"),
+                            ("flickr", "Flickr"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "handle",
+                    models.CharField(
+                        help_text="The account's name on its platform, without '@'. Mastodon: name@instance.",
+                        max_length=255,
+                    ),
+                ),
+                ("display_name", models.CharField(blank=True, max_length=255)),
+                ("profile_url", models.URLField(blank=True, max_length=500)),
+                (
+                    "is_core",
+                    models.BooleanField(
+                        default=False,
+                        help_text="Core accounts are collected first.",
+                        verbose_name="core account",
+                    ),
+                ),
+                (
+                    "is_active",
+                    models.BooleanField(default=True, help_text="Inactive accounts are not collected."),
+                ),
+                (
+                    "external_id",
+                    models.CharField(
+                        blank=True,
+                        help_text="The platform's own id (a Bluesky DID, a YouTube channel id...).",
+                        max_length=255,
+                        null=True,
+                        verbose_name="platform account id",
+                    ),
+                ),
+                (
+                    "instance_host",
+                    models.CharField(
+                        blank=True,
+                        help_text="Server of a Mastodon-like account (e.g. mastodon.social).",
+                        max_length=255,
+                    ),
+                ),
+                ("notes", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="accounts",
+                        to="accounts.organization",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['platform', 'handle'],
+                "ordering": ["platform", "handle"],
             },
         ),
         migrations.AddConstraint(
-            model_name='organization',
-            constraint=models.UniqueConstraint(django.db.models.functions.text.Lower('name'), name='organization_name_ci_unique', violation_error_message='An organization with this name already exists.'),
+            model_name="organization",
+            constraint=models.UniqueConstraint(
+                django.db.models.functions.text.Lower("name"),
+                name="organization_name_ci_unique",
+                violation_error_message="An organization with this name already exists.",
+            ),
         ),
         migrations.AddIndex(
-            model_name='account',
-            index=models.Index(fields=['platform'], name='account_platform_idx'),
+            model_name="account",
+            index=models.Index(fields=["platform"], name="account_platform_idx"),
         ),
         migrations.AddIndex(
-            model_name='account',
-            index=models.Index(fields=['handle'], name='account_handle_idx'),
+            model_name="account",
+            index=models.Index(fields=["handle"], name="account_handle_idx"),
         ),
         migrations.AddIndex(
-            model_name='account',
-            index=models.Index(fields=['platform', 'handle'], name='account_platform_handle_idx'),
+            model_name="account",
+            index=models.Index(fields=["platform", "handle"], name="account_platform_handle_idx"),
         ),
         migrations.AddIndex(
-            model_name='account',
-            index=models.Index(fields=['is_core', 'platform'], name='account_core_platform_idx'),
+            model_name="account",
+            index=models.Index(fields=["is_core", "platform"], name="account_core_platform_idx"),
         ),
         migrations.AddConstraint(
-            model_name='account',
-            constraint=models.UniqueConstraint(models.F('platform'), django.db.models.functions.text.Lower('handle'), name='account_platform_handle_ci_unique', violation_error_message='This platform already has an account with this handle.'),
+            model_name="account",
+            constraint=models.UniqueConstraint(
+                models.F("platform"),
+                django.db.models.functions.text.Lower("handle"),
+                name="account_platform_handle_ci_unique",
+                violation_error_message="This platform already has an account with this handle.",
+            ),
         ),
     ]

@@ -13,11 +13,11 @@ from rest_framework.response import Response
 from rest_framework.viewsets import GenericViewSet
 
 from accounts.api.serializers import AccountWriteSerializer
-from accounts.api.writes import AccountConflict, account_create, account_deactivate, account_update
 from accounts.filters import AccountFilter
 from accounts.models import Account
 from accounts.platforms import InvalidProfileURL
 from accounts.selectors import account_queryset
+from accounts.services import AccountConflict, account_create, account_deactivate, account_update
 from snapshots.selectors import AccountRow, account_detail, account_page
 from socialmetrics import cache as generations
 from socialmetrics.api.pagination import page_info, page_request

@@ -8,86 +8,209 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('accounts', '0001_initial'),
+        ("accounts", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='AccountLatest',
+            name="AccountLatest",
             fields=[
-                ('account', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='latest', serialize=False, to='accounts.account')),
-                ('date', models.DateField()),
-                ('followers', models.BigIntegerField(null=True)),
-                ('following', models.BigIntegerField(null=True)),
-                ('posts', models.BigIntegerField(null=True)),
-                ('likes', models.BigIntegerField(null=True)),
-                ('comments', models.BigIntegerField(null=True)),
-                ('shares', models.BigIntegerField(null=True)),
-                ('views', models.BigIntegerField(null=True)),
-                ('engagement', models.BigIntegerField(null=True)),
-                ('precision', models.CharField(choices=[('exact', 'Exact'), ('rounded', 'Rounded by the platform')], default='exact', max_length=8)),
-                ('followers_change_1d', models.BigIntegerField(null=True)),
-                ('followers_change_7d', models.BigIntegerField(null=True)),
-                ('followers_change_30d', models.BigIntegerField(null=True)),
-                ('followers_change_pct_1d', models.FloatField(null=True)),
-                ('followers_change_pct_7d', models.FloatField(null=True)),
-                ('followers_change_pct_30d', models.FloatField(null=True)),
+                (
+                    "account",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        primary_key=True,
+                        related_name="latest",
+                        serialize=False,
+                        to="accounts.account",
+                    ),
+                ),
+                ("date", models.DateField()),
+                ("followers", models.BigIntegerField(null=True)),
+                ("following", models.BigIntegerField(null=True)),
+                ("posts", models.BigIntegerField(null=True)),
+                ("likes", models.BigIntegerField(null=True)),
+                ("comments", models.BigIntegerField(null=True)),
+                ("shares", models.BigIntegerField(null=True)),
+                ("views", models.BigIntegerField(null=True)),
+                ("engagement", models.BigIntegerField(null=True)),
+                (
+                    "precision",
+                    models.CharField(
+                        choices=[("exact", "Exact"), ("rounded", "Rounded by the platform")],
+                        default="exact",
+                        max_length=8,
+                    ),
+                ),
+                ("followers_change_1d", models.BigIntegerField(null=True)),
+                ("followers_change_7d", models.BigIntegerField(null=True)),
+                ("followers_change_30d", models.BigIntegerField(null=True)),
+                ("followers_change_pct_1d", models.FloatField(null=True)),
+                ("followers_change_pct_7d", models.FloatField(null=True)),
+                ("followers_change_pct_30d", models.FloatField(null=True)),
             ],
             options={
-                'verbose_name': 'latest values',
-                'verbose_name_plural': 'latest values',
-                'indexes': [models.Index(fields=['followers'], name='latest_followers_idx'), models.Index(fields=['followers_change_7d'], name='latest_change_7d_idx'), models.Index(fields=['date'], name='latest_date_idx')],
+                "verbose_name": "latest values",
+                "verbose_name_plural": "latest values",
+                "indexes": [
+                    models.Index(fields=["followers"], name="latest_followers_idx"),
+                    models.Index(fields=["followers_change_7d"], name="latest_change_7d_idx"),
+                    models.Index(fields=["date"], name="latest_date_idx"),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Post',
+            name="Post",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('platform_post_id', models.CharField(max_length=255)),
-                ('url', models.URLField(blank=True, max_length=1000)),
-                ('published_at', models.DateTimeField()),
-                ('post_type', models.CharField(choices=[('post', 'Post'), ('reply', 'Reply'), ('repost', 'Repost'), ('image', 'Image'), ('video', 'Video'), ('short', 'Short video'), ('story', 'Story'), ('live', 'Live'), ('link', 'Link'), ('other', 'Other')], default='post', max_length=10)),
-                ('text', models.TextField(blank=True)),
-                ('likes', models.BigIntegerField(blank=True, null=True)),
-                ('comments', models.BigIntegerField(blank=True, null=True)),
-                ('shares', models.BigIntegerField(blank=True, null=True)),
-                ('views', models.BigIntegerField(blank=True, null=True)),
-                ('collected_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('account', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='platform_posts', to='accounts.account')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("platform_post_id", models.CharField(max_length=255)),
+                ("url", models.URLField(blank=True, max_length=1000)),
+                ("published_at", models.DateTimeField()),
+                (
+                    "post_type",
+                    models.CharField(
+                        choices=[
+                            ("post", "Post"),
+                            ("reply", "Reply"),
+                            ("repost", "Repost"),
+                            ("image", "Image"),
+                            ("video", "Video"),
+                            ("short", "Short video"),
+                            ("story", "Story"),
+                            ("live", "Live"),
+                            ("link", "Link"),
+                            ("other", "Other"),
+                        ],
+                        default="post",
+                        max_length=10,
+                    ),
+                ),
+                ("text", models.TextField(blank=True)),
+                ("likes", models.BigIntegerField(blank=True, null=True)),
+                ("comments", models.BigIntegerField(blank=True, null=True)),
+                ("shares", models.BigIntegerField(blank=True, null=True)),
+                ("views", models.BigIntegerField(blank=True, null=True)),
+                ("collected_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "account",
+                    models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="platform_posts",
+                        to="accounts.account",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-published_at'],
-                'indexes': [models.Index(fields=['account', '-published_at'], name='post_account_published_idx')],
-                'constraints': [models.UniqueConstraint(fields=('account', 'platform_post_id'), name='post_account_platform_id_unique')],
+                "ordering": ["-published_at"],
+                "indexes": [
+                    models.Index(fields=["account", "-published_at"], name="post_account_published_idx")
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("account", "platform_post_id"), name="post_account_platform_id_unique"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Snapshot',
+            name="Snapshot",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('date', models.DateField()),
-                ('followers', models.BigIntegerField(blank=True, null=True)),
-                ('following', models.BigIntegerField(blank=True, null=True)),
-                ('posts', models.BigIntegerField(blank=True, help_text='Lifetime total of posts.', null=True)),
-                ('likes', models.BigIntegerField(blank=True, null=True)),
-                ('comments', models.BigIntegerField(blank=True, null=True)),
-                ('shares', models.BigIntegerField(blank=True, null=True)),
-                ('views', models.BigIntegerField(blank=True, null=True)),
-                ('engagement', models.GeneratedField(db_persist=True, expression=models.Case(models.When(models.Q(('likes__isnull', True), ('comments__isnull', True), ('shares__isnull', True)), then=None), default=django.db.models.expressions.CombinedExpression(django.db.models.expressions.CombinedExpression(django.db.models.functions.comparison.Coalesce('likes', models.Value(0)), '+', django.db.models.functions.comparison.Coalesce('comments', models.Value(0))), '+', django.db.models.functions.comparison.Coalesce('shares', models.Value(0))), output_field=models.BigIntegerField(null=True)), output_field=models.BigIntegerField(null=True), verbose_name='engagement total')),
-                ('source', models.CharField(choices=[('simulated', 'Simulated'), ('api', 'Platform API'), ('scrape', 'Scrape'), ('csv', 'CSV import'), ('manual', 'Manual')], default='manual', max_length=12)),
-                ('precision', models.CharField(choices=[('exact', 'Exact'), ('rounded', 'Rounded by the platform')], default='exact', max_length=8)),
-                ('collected_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('account', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='snapshots', to='accounts.account')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("date", models.DateField()),
+                ("followers", models.BigIntegerField(blank=True, null=True)),
+                ("following", models.BigIntegerField(blank=True, null=True)),
+                (
+                    "posts",
+                    models.BigIntegerField(blank=True, help_text="Lifetime total of posts.", null=True),
+                ),
+                ("likes", models.BigIntegerField(blank=True, null=True)),
+                ("comments", models.BigIntegerField(blank=True, null=True)),
+                ("shares", models.BigIntegerField(blank=True, null=True)),
+                ("views", models.BigIntegerField(blank=True, null=True)),
+                (
+                    "engagement",
+                    models.GeneratedField(
+                        db_persist=True,
+                        expression=models.Case(
+                            models.When(
+                                models.Q(
+                                    ("likes__isnull", True),
+                                    ("comments__isnull", True),
+                                    ("shares__isnull", True),
+                                ),
+                                then=None,
+                            ),
+                            default=django.db.models.expressions.CombinedExpression(
+                                django.db.models.expressions.CombinedExpression(
+                                    django.db.models.functions.comparison.Coalesce("likes", models.Value(0)),
+                                    "+",
+                                    django.db.models.functions.comparison.Coalesce(
+                                        "comments", models.Value(0)
+                                    ),
+                                ),
+                                "+",
+                                django.db.models.functions.comparison.Coalesce("shares", models.Value(0)),
+                            ),
+                            output_field=models.BigIntegerField(null=True),
+                        ),
+                        output_field=models.BigIntegerField(null=True),
+                        verbose_name="engagement total",
+                    ),
+                ),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[
+                            ("simulated", "Simulated"),
+                            ("api", "Platform API"),
+                            ("scrape", "Scrape"),
+                            ("csv", "CSV import"),
+                            ("manual", "Manual"),
+                        ],
+                        default="manual",
+                        max_length=12,
+                    ),
+                ),
+                (
+                    "precision",
+                    models.CharField(
+                        choices=[("exact", "Exact"), ("rounded", "Rounded by the platform")],
+                        default="exact",
+                        max_length=8,
+                    ),
+                ),
+                ("collected_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "account",
+                    models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="snapshots",
+                        to="accounts.account",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-date', 'account_id'],
-                'get_latest_by': 'date',
-                'indexes': [models.Index(fields=['-date', 'account'], name='snapshot_date_account_idx')],
-                'constraints': [models.UniqueConstraint(fields=('account', 'date'), name='snapshot_account_date_unique')],
+                "ordering": ["-date", "account_id"],
+                "get_latest_by": "date",
+                "indexes": [models.Index(fields=["-date", "account"], name="snapshot_date_account_idx")],
+                "constraints": [
+                    models.UniqueConstraint(fields=("account", "date"), name="snapshot_account_date_unique")
+                ],
             },
         ),
     ]

@@ -35,7 +35,9 @@ class PerformanceView(APIView):
     def get(self, request):
         return Response(metrics.report())
 
-    @extend_schema(tags=["performance"], summary="Reset the performance figures (staff)", responses=OpenApiTypes.OBJECT)
+    @extend_schema(
+        tags=["performance"], summary="Reset the performance figures (staff)", responses=OpenApiTypes.OBJECT
+    )
     def delete(self, request):
         metrics.reset()
         return Response({"message": "The performance figures were reset."})

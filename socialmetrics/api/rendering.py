@@ -53,7 +53,9 @@ def json_objects(*, keys: Sequence[str], rows: Sequence[Sequence]) -> bytes:
     if len(columns) != len(keys):
         raise ValueError(f"expected {len(keys)} values a row, got {len(columns)}")
     template = "{" + ",".join(f"{encode_basestring(k)}:%s" for k in keys) + "}"
-    text = "[" + ",".join(template % values for values in zip(*map(_encode_column, columns))) + "]"
+    text = (
+        "[" + ",".join(template % values for values in zip(*map(_encode_column, columns), strict=True)) + "]"
+    )
     if "\u2028" in text or "\u2029" in text:  # as JSONRenderer: safe inside a <script> too
         text = text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
     return text.encode()

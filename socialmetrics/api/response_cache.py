@@ -49,9 +49,7 @@ _JSON = JSONRenderer()
 Entry = tuple[tuple[str, ...], int, str, bytes, bool]
 
 
-def generation_key(group: str) -> str:
-    """The cache key of a group's token, as `socialmetrics.cache` stores it."""
-    return generations._KEY.format(group)
+generation_key = generations.generation_key
 
 
 def role_of(request) -> str:

@@ -210,3 +210,22 @@ def test_rebuild_latest_command():
     call_command("rebuild_latest", stdout=out)
     assert "2 accounts" in out.getvalue()
     assert AccountLatest.objects.count() == 2
+
+
+def test_a_plain_save_in_a_shell_keeps_the_latest_row_right():
+    account = AccountFactory()
+    Snapshot.objects.create(account=account, date=START, followers=10)
+    assert AccountLatest.objects.get(account=account).followers == 10
+    newer = Snapshot.objects.create(account=account, date=START + dt.timedelta(days=1), followers=12)
+    latest = AccountLatest.objects.get(account=account)
+    assert (latest.followers, latest.followers_change_1d) == (12, 2)
+    newer.delete()
+    assert AccountLatest.objects.get(account=account).followers == 10
+
+
+def test_deleting_an_account_does_not_refresh_per_snapshot(django_assert_max_num_queries):
+    account = AccountFactory()
+    snapshot_upsert_many(rows=rows_for([account], 50))
+    with django_assert_max_num_queries(15):
+        account.delete()
+    assert not AccountLatest.objects.exists()
