@@ -103,6 +103,9 @@ class AccountLatest(models.Model):
     followers_change_pct_1d = models.FloatField(null=True)
     followers_change_pct_7d = models.FloatField(null=True)
     followers_change_pct_30d = models.FloatField(null=True)
+    #: The row's part of the /api/summary JSON object, pre-rendered by the write services:
+    #: ``"followers":N,"engagement":N,"posts":N,"date":"YYYY-MM-DD"``.
+    summary_json = models.TextField(default="", editable=False)
 
     class Meta:
         verbose_name = "latest values"

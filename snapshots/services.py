@@ -270,8 +270,25 @@ def latest_compute(*, account_ids: Iterable[int]) -> dict[int, AccountLatest]:
                 change, pct = _growth(snap.followers, base)
                 setattr(row, f"followers_change_{period}d", change)
                 setattr(row, f"followers_change_pct_{period}d", pct)
+            row.summary_json = summary_fragment(
+                followers=row.followers, engagement=row.engagement, posts=row.posts, day=row.date
+            )
             result[account_id] = row
     return result
+
+
+def _json_int(value: int | None) -> str:
+    return "null" if value is None else str(int(value))
+
+
+def summary_fragment(
+    *, followers: int | None, engagement: int | None, posts: int | None, day: dt.date
+) -> str:
+    """The snapshot half of an account's /api/summary object, kept pre-rendered on its latest row."""
+    return (
+        f'"followers":{_json_int(followers)},"engagement":{_json_int(engagement)},'
+        f'"posts":{_json_int(posts)},"date":"{day.isoformat()}"'
+    )
 
 
 _LATEST_UPDATE_FIELDS = [f.name for f in AccountLatest._meta.concrete_fields if f.name != "account"]

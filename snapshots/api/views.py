@@ -34,6 +34,7 @@ from snapshots.selectors import (
     grid_queryset,
     grid_rows_after,
     history_series,
+    summary_body,
     summary_queryset,
     summary_rows,
     summary_totals,
@@ -42,7 +43,7 @@ from socialmetrics import cache as generations
 from socialmetrics.api.errors import InvalidParameter
 from socialmetrics.api.pagination import page_info, page_request
 from socialmetrics.api.params import optional_date, positive_int
-from socialmetrics.api.rendering import PrerenderedJSON, json_objects
+from socialmetrics.api.rendering import PrerenderedJSON
 from socialmetrics.api.response_cache import CachedReadMixin, renders_plain_json
 
 from .serializers import (
@@ -83,9 +84,10 @@ class SummaryView(CachedReadMixin, GenericAPIView):
         return self.cached(request, groups=[generations.SUMMARY], build=self._build)
 
     def _build(self) -> Response:
-        rows = summary_rows(queryset=self.filter_queryset(self.get_queryset()))
+        queryset = self.filter_queryset(self.get_queryset())
         if renders_plain_json(self.request):  # 10,000 rows: straight to bytes
-            return PrerenderedJSON(json_objects(keys=SUMMARY_KEYS, rows=rows))
+            return PrerenderedJSON(summary_body(queryset=queryset))
+        rows = summary_rows(queryset=queryset)
         return Response([dict(zip(SUMMARY_KEYS, row, strict=True)) for row in rows])
 
 

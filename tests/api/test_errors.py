@@ -77,7 +77,7 @@ def test_a_crash_is_a_json_500_not_a_page(monkeypatch, today):
     def boom(**kwargs):
         raise RuntimeError("bug")
 
-    monkeypatch.setattr(views, "summary_rows", boom)
+    monkeypatch.setattr(views, "summary_body", boom)
     client = Client(raise_request_exception=False)
     response = client.get("/api/summary")
     assert response.status_code == 500

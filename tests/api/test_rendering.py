@@ -35,3 +35,30 @@ def test_rows_of_the_wrong_width_or_type_are_refused():
         json_objects(keys=("a", "b"), rows=[(1,)])
     with pytest.raises(TypeError):
         json_objects(keys=("a",), rows=[(1.5,)])
+
+
+@pytest.mark.django_db
+def test_the_summary_body_is_what_jsonrenderer_writes_for_the_rows():
+    import datetime as dt
+
+    from rest_framework.renderers import JSONRenderer
+
+    from snapshots.selectors import summary_body, summary_queryset, summary_rows
+    from snapshots.services import SnapshotRow, snapshot_upsert_many
+    from tests.factories import AccountFactory
+
+    accounts = [
+        AccountFactory(handle='quo"te\\back'),
+        AccountFactory(handle="ünï\u2028code", organization=None),
+        AccountFactory(handle="plain"),
+    ]
+    snapshot_upsert_many(
+        rows=[
+            SnapshotRow(account_id=a.pk, date=dt.date(2026, 5, 1), followers=i * 10 or None, likes=i)
+            for i, a in enumerate(accounts)
+        ]
+    )
+    keys = ("platform", "handle", "org_name", "followers", "engagement", "posts", "date")
+    rows = summary_rows(queryset=summary_queryset())
+    expected = JSONRenderer().render([dict(zip(keys, row, strict=True)) for row in rows])
+    assert summary_body(queryset=summary_queryset()) == expected
