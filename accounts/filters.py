@@ -53,6 +53,9 @@ class AccountFilter(django_filters.FilterSet):
     )
     is_core = StrictBooleanFilter(field_name="is_core")
     is_active = StrictBooleanFilter(field_name="is_active")
+    handle = django_filters.CharFilter(
+        field_name="handle", lookup_expr="iexact", label="Exact handle (any case), e.g. with platform"
+    )
     search = django_filters.CharFilter(method="filter_search", label="Handle, display name or organization")
 
     class Meta:

@@ -37,17 +37,10 @@ let tableShown = false;
 
 // --- The account --------------------------------------------------------------------------------
 
-// The list endpoint has no exact-handle filter: search for the handle on its platform and pick the
-// exact match (almost always on the first page; a very short handle may need a few more).
+// One exact look-up: the handle (any case) on its platform.
 async function findAccount() {
-  const wanted = handle.toLowerCase();
-  for (let number = 1; number <= 20; number += 1) {
-    const page = await getJSON("/api/accounts", { platform, search: handle, per_page: 500, page: number });
-    const found = page.data.find((a) => a.platform === platform && a.handle.toLowerCase() === wanted);
-    if (found) return found;
-    if (number >= page.pagination.pages) return null;
-  }
-  return null;
+  const page = await getJSON("/api/accounts", { platform, handle, per_page: 1 });
+  return page.data[0] || null;
 }
 
 function card(label, value, subText) {

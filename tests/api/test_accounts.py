@@ -89,6 +89,9 @@ def test_bad_parameters(api, query, field):
         ("search=rocket", ["tube"]),  # display name
         ("search=agency", ["nasa", "tube"]),  # organization
         ("search=@old", ["old"]),
+        ("handle=NASA", ["nasa"]),  # exact, any case
+        ("handle=nas", []),
+        ("platform=X&handle=tube", []),
     ],
 )
 def test_filters(api, query, handles):
