@@ -63,6 +63,7 @@ browser:
 
 run: setup node_modules/.installed
 	$(PY) manage.py migrate --noinput
+	$(PY) manage.py collectstatic --noinput -v0
 	$(PY) manage.py seed_demo
 	$(PY) manage.py ensure_admin
 	@echo "socialmetrics is at http://$(HOST):$(PORT)/ (admin: http://$(HOST):$(PORT)/admin/)"
