@@ -365,17 +365,7 @@ def _flush(
             snapshot_upsert_many(rows=rows, batch_size=5000)
         if external_ids:
             _remember_external_ids(external_ids)
-        CollectionOutcome.objects.bulk_create(
-            [
-                CollectionOutcome(
-                    run=run, account_id=o.account.id, status=o.status, error_message=o.error[:2000],
-                    duration_seconds=round(o.duration, 4) if o.duration else None, attempts=o.attempts,
-                )
-                for o in outcomes
-            ],
-            batch_size=1000,
-            ignore_conflicts=True,
-        )  # fmt: skip
+        _record_outcomes(run, outcomes)
         CollectionRun.objects.filter(pk=run.pk).update(
             accounts_succeeded=progress.succeeded,
             accounts_failed=progress.failed,
@@ -383,6 +373,44 @@ def _flush(
             heartbeat_at=timezone.now(),
             by_platform={p: dict(c) for p, c in progress.by_platform.items()},
         )
+
+
+_OUTCOME_TABLE = CollectionOutcome._meta.db_table
+_PG_OUTCOMES = (
+    f"INSERT INTO {_OUTCOME_TABLE} (run_id, account_id, status, error_message, duration_seconds, attempts) "
+    "SELECT %s, * FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::float8[], %s::int[]) "
+    "ON CONFLICT (run_id, account_id) DO NOTHING"
+)
+
+
+def _record_outcomes(run: CollectionRun, outcomes: list[Outcome]) -> None:
+    """One row per account of the run (one statement per flush on PostgreSQL)."""
+    durations = [round(o.duration, 4) if o.duration else None for o in outcomes]
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _PG_OUTCOMES,
+                [
+                    run.pk,
+                    [o.account.id for o in outcomes],
+                    [o.status for o in outcomes],
+                    [o.error[:2000] for o in outcomes],
+                    durations,
+                    [o.attempts for o in outcomes],
+                ],
+            )
+        return
+    CollectionOutcome.objects.bulk_create(
+        [
+            CollectionOutcome(
+                run=run, account_id=o.account.id, status=o.status, error_message=o.error[:2000],
+                duration_seconds=duration, attempts=o.attempts,
+            )
+            for o, duration in zip(outcomes, durations, strict=True)
+        ],
+        batch_size=1000,
+        ignore_conflicts=True,
+    )  # fmt: skip
 
 
 def _remember_external_ids(external_ids: dict[int, str]) -> None:

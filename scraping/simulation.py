@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import struct
 from bisect import bisect_right
 from dataclasses import dataclass
 from functools import lru_cache
-from hashlib import blake2b
+from hashlib import blake2b, shake_128
 
 EPOCH = dt.date(2024, 1, 1)
 BLOCK_DAYS = 30
@@ -97,18 +98,18 @@ _EVENT_RATE = int(0.3 * 0xFFFF)
 @lru_cache(maxsize=65536)
 def _events(key: str, last_block: int) -> tuple[list[int], list[float], list[float]]:
     """Spikes and drops up to a block (at most one per 30-day block, in 30% of blocks): their
-    days from EPOCH, their follower jump fractions, and the cumulative factor after each."""
-    seed = _seed(key)
+    days from EPOCH, their follower jump fractions, and the cumulative factor after each.
+
+    The draws come from one extendable-output hash of the account (SHAKE-128), four 16-bit
+    numbers a block: a longer horizon only appends blocks, so past events never change.
+    """
+    count = last_block + 1
+    draws = struct.unpack(f"<{4 * count}H", shake_128(f"events|{key}".encode()).digest(8 * count))
     days, jumps, cumulative, factor = [], [], [1.0], 1.0
-    for block in range(last_block + 1):
-        draw = _mix(seed ^ (block * 0x632BE59BD9B4E019))
-        if draw & 0xFFFF >= _EVENT_RATE:
-            continue
-        offset = ((draw >> 16) & 0xFFFF) / _U16
-        size = ((draw >> 32) & 0xFFFF) / _U16
-        rise = (draw >> 48) & 0xFFFF >= 0x4000
-        jump = 0.005 + 0.035 * size if rise else -(0.003 + 0.015 * size)
-        days.append(block * BLOCK_DAYS + int(offset * (BLOCK_DAYS - 1)))
+    for block in [b for b, happens in enumerate(draws[0::4]) if happens < _EVENT_RATE]:
+        offset, size, kind = draws[4 * block + 1 : 4 * block + 4]
+        jump = 0.005 + 0.035 * size / _U16 if kind >= 0x4000 else -(0.003 + 0.015 * size / _U16)
+        days.append(block * BLOCK_DAYS + int(offset / _U16 * (BLOCK_DAYS - 1)))
         jumps.append(jump)
         factor *= 1 + jump
         cumulative.append(factor)

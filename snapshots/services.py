@@ -296,9 +296,18 @@ _LATEST_UPDATE_FIELDS = [f.name for f in AccountLatest._meta.concrete_fields if 
 
 def latest_refresh(*, account_ids: Iterable[int]) -> None:
     """Bring the latest rows of these accounts in line with their snapshots (call inside the write's
-    transaction). Accounts left with no snapshot lose their latest row."""
+    transaction). Accounts left with no snapshot lose their latest row.
+
+    On PostgreSQL one statement does it in the database (index look-ups per account, no rows
+    travelling to Python); elsewhere `latest_compute` computes the rows and they are upserted.
+    """
     ids = set(account_ids)
     if not ids:
+        return
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(_PG_LATEST_REFRESH, [sorted(ids)])
+            cursor.execute(_PG_LATEST_DELETE, [sorted(ids)])
         return
     rows = latest_compute(account_ids=ids)
     if rows:
@@ -312,6 +321,60 @@ def latest_refresh(*, account_ids: Iterable[int]) -> None:
     gone = ids - rows.keys()
     if gone:
         AccountLatest.objects.filter(account_id__in=gone).delete()
+
+
+def _pg_base(period: int) -> str:
+    """The follower count growth over `period` days compares with (as `latest_compute` finds it)."""
+    return (
+        f"LEFT JOIN LATERAL (SELECT b.followers FROM {_TABLE} b WHERE b.account_id = a.id "
+        f"AND b.date BETWEEN l.date - {period + GROWTH_TOLERANCE_DAYS} AND l.date - {period} "
+        f"AND b.followers IS NOT NULL ORDER BY b.date DESC LIMIT 1) b{period} ON true"
+    )
+
+
+def _pg_change(period: int) -> str:
+    return f"l.followers - b{period}.followers"
+
+
+def _pg_pct(period: int) -> str:
+    return (
+        f"CASE WHEN b{period}.followers > 0 THEN "
+        f"round((l.followers - b{period}.followers) * 100.0 / b{period}.followers, 4)::float8 END"
+    )
+
+
+_LATEST_TABLE = AccountLatest._meta.db_table
+_PG_LATEST_COLUMNS = [
+    "account_id", "date", *METRIC_FIELDS, "engagement", "precision",
+    *(f"followers_change_{p}d" for p in GROWTH_PERIODS),
+    *(f"followers_change_pct_{p}d" for p in GROWTH_PERIODS),
+    "summary_json",
+]  # fmt: skip
+
+
+def _json_number_sql(column: str) -> str:
+    return f"coalesce(l.{column}::text, 'null')"
+
+
+_PG_LATEST_REFRESH = (
+    f"INSERT INTO {_LATEST_TABLE} ({', '.join(_PG_LATEST_COLUMNS)}) "
+    f"SELECT a.id, l.date, {', '.join(f'l.{n}' for n in METRIC_FIELDS)}, l.engagement, l.precision, "
+    f"{', '.join(_pg_change(p) for p in GROWTH_PERIODS)}, "
+    f"{', '.join(_pg_pct(p) for p in GROWTH_PERIODS)}, "
+    f"""concat('"followers":', {_json_number_sql("followers")}, ',"engagement":', """
+    f"""{_json_number_sql("engagement")}, ',"posts":', {_json_number_sql("posts")}, """
+    f"""',"date":"', to_char(l.date, 'YYYY-MM-DD'), '"') """
+    f"FROM unnest(%s::bigint[]) AS a(id) "
+    f"CROSS JOIN LATERAL (SELECT * FROM {_TABLE} s WHERE s.account_id = a.id "
+    f"ORDER BY s.date DESC LIMIT 1) l "
+    + " ".join(_pg_base(p) for p in GROWTH_PERIODS)
+    + " ON CONFLICT (account_id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in _PG_LATEST_COLUMNS if c != "account_id")
+)
+_PG_LATEST_DELETE = (
+    f"DELETE FROM {_LATEST_TABLE} d WHERE d.account_id = ANY(%s::bigint[]) "
+    f"AND NOT EXISTS (SELECT 1 FROM {_TABLE} s WHERE s.account_id = d.account_id)"
+)
 
 
 def latest_rebuild_all(*, chunk_size: int = 2000) -> int:

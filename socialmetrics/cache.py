@@ -75,7 +75,8 @@ def invalidate(groups: Iterable[str]) -> None:
     """
     groups = list(groups)
     bump(groups)
-    transaction.on_commit(lambda: bump(groups))
+    if transaction.get_connection().in_atomic_block:
+        transaction.on_commit(lambda: bump(groups))
 
 
 def invalidate_data(account_ids: Iterable[int] = ()) -> None:
