@@ -181,6 +181,8 @@ class _SnapshotReader:
         self.index = {name: i for i, name in enumerate(header) if name}
         self.labels = labels
         self.metrics = [name for name in METRIC_FIELDS if name in self.index]
+        self.metric_columns = [(name, self.index[name]) for name in self.metrics]
+        self._dates: dict[str, dt.date] = {}
         self.organization = next((c for c in ORGANIZATION_COLUMNS if c in self.index), None)
         self.today = local_today()
         self._platforms: dict[str, str] = {}
@@ -212,27 +214,33 @@ class _SnapshotReader:
                 raise _RowInvalid("handle", str(exc)) from None
             self._handles[(platform, raw_handle)] = handle
         raw_date = self.cell(cells, "date")
-        try:
-            date = dt.date.fromisoformat(raw_date)
-        except ValueError:
-            raise _RowInvalid("date", f"Expected a date as YYYY-MM-DD, got {raw_date!r}.") from None
+        date = self._dates.get(raw_date)
+        if date is None:
+            try:
+                date = dt.date.fromisoformat(raw_date)
+            except ValueError:
+                raise _RowInvalid("date", f"Expected a date as YYYY-MM-DD, got {raw_date!r}.") from None
+            self._dates[raw_date] = date
         if date > self.today:
             raise _RowInvalid(
                 "date", f"{date.isoformat()} is in the future (today is {self.today.isoformat()})."
             )
         values: dict[str, int | None] = {}
         rounded = False
-        for name in self.metrics:
-            raw = self.cell(cells, name)
+        count = len(cells)
+        for name, i in self.metric_columns:
+            raw = cells[i].strip() if i < count else ""
             if not raw:
                 values[name] = None
-                continue
-            try:
-                parsed = parse_count(raw)
-            except ValueError as exc:
-                raise _RowInvalid(name, str(exc)) from None
-            values[name] = parsed.value
-            rounded = rounded or parsed.rounded
+            elif raw.isascii() and raw.isdigit():  # most cells: plain digits
+                values[name] = int(raw)
+            else:
+                try:
+                    parsed = parse_count(raw)
+                except ValueError as exc:
+                    raise _RowInvalid(name, str(exc)) from None
+                values[name] = parsed.value
+                rounded = rounded or parsed.rounded
         if all(v is None for v in values.values()):
             raise _RowInvalid(None, "The row has no numbers.")
         return _PendingRow(
@@ -250,35 +258,37 @@ def _import_snapshots(*, records, header: list[str], labels: dict[str, str]) -> 
     report = CsvImportReport(kind=SNAPSHOTS)
     reader = _SnapshotReader(header=header, labels=labels)
     known: dict[tuple[str, str], int] = {}
-    while batch := list(islice(records, BATCH_SIZE)):
-        pending: list[_PendingRow] = []
-        for line, cells in batch:
-            try:
-                pending.append(reader.read(line, cells))
-            except _RowInvalid as exc:
-                column = labels.get(exc.column, exc.column) if exc.column else None
-                report.reject(line=line, column=column, message=exc.message)
-        report.accounts_created += _resolve_accounts(pending=pending, known=known)
-        for row in [r for r in pending if r.key not in known]:  # only if its creation was refused
-            report.reject(line=row.line, column=labels["handle"], message="The account could not be created.")
-        pending = [r for r in pending if r.key in known]
-        if not pending:
-            continue
-        result = snapshot_upsert_many(
-            rows=[
-                SnapshotRow(
+
+    def rows() -> Iterator[SnapshotRow]:
+        """Valid rows, read and resolved to accounts a batch at a time; bad ones are reported."""
+        while batch := list(islice(records, BATCH_SIZE)):
+            pending: list[_PendingRow] = []
+            for line, cells in batch:
+                try:
+                    pending.append(reader.read(line, cells))
+                except _RowInvalid as exc:
+                    column = labels.get(exc.column, exc.column) if exc.column else None
+                    report.reject(line=line, column=column, message=exc.message)
+            report.accounts_created += _resolve_accounts(pending=pending, known=known)
+            for row in pending:
+                if row.key not in known:  # only if its creation was refused
+                    report.reject(
+                        line=row.line, column=labels["handle"], message="The account could not be created."
+                    )
+                    continue
+                yield SnapshotRow(
                     account_id=known[row.key],
                     date=row.date,
                     source=Source.CSV,
                     precision=Precision.ROUNDED if row.rounded else Precision.EXACT,
                     **row.values,
                 )
-                for row in pending
-            ]
-        )
-        report.created += result.created
-        report.updated += result.updated
-        report.unchanged += result.unchanged
+
+    # One transaction; the latest rows are refreshed once at the end for every account touched.
+    result = snapshot_upsert_many(rows=rows(), batch_size=BATCH_SIZE, per_batch=False)
+    report.created += result.created
+    report.updated += result.updated
+    report.unchanged += result.unchanged
     return report
 
 

@@ -29,7 +29,7 @@ DEFAULT_BATCH_SIZE = 2000
 _ID_CHUNK = 500
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen __init__ costs twice as much on millions of rows
 class SnapshotRow:
     """One account-day of metrics to write. None means "not known": it never erases a value."""
 
@@ -68,18 +68,29 @@ def _batched(items: Iterable, size: int) -> Iterator[list]:
 
 
 def snapshot_upsert_many(
-    *, rows: Iterable[SnapshotRow], batch_size: int = DEFAULT_BATCH_SIZE
+    *, rows: Iterable[SnapshotRow], batch_size: int = DEFAULT_BATCH_SIZE, per_batch: bool = True
 ) -> UpsertResult:
     """Insert or update snapshots on (account, date), batch by batch.
 
     A value of None keeps what is stored (unknown never erases a known value). Rows identical to
-    what is stored are not written. Each batch costs a fixed number of queries whatever its size:
-    one read of the stored rows, one bulk upsert, and the latest-row refresh; and one cache
-    invalidation after it commits.
+    what is stored are not written. Each batch costs a fixed number of queries whatever its size.
+
+    `per_batch` (collection): each batch commits with its accounts' latest rows refreshed and the
+    caches invalidated, so the dashboard fills in as a run goes. Otherwise (imports) the whole call
+    is one transaction and the latest rows are refreshed once, at the end, for every account
+    touched: an import whose file is sorted by date does not refresh every account per batch.
     """
     result = UpsertResult()
-    for batch in _batched(rows, batch_size):
-        result += _upsert_batch(batch)
+    if per_batch:
+        for batch in _batched(rows, batch_size):
+            result += _upsert_batch(batch)
+        return result
+    with transaction.atomic():
+        for batch in _batched(rows, batch_size):
+            result += _upsert_batch(batch, refresh=False)
+        if result.account_ids:
+            latest_refresh(account_ids=result.account_ids)
+            generations.invalidate_data(result.account_ids)
     return result
 
 
@@ -108,12 +119,14 @@ def _upsert_sql(*, values_clause: str, returning: str = "") -> str:
     )
 
 
+_STAGE = "snapshot_upsert_stage"
+_PG_STAGE_CREATE = (
+    f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE} (account_id bigint, date date, "
+    f"{', '.join(f'{n} bigint' for n in METRIC_FIELDS)}, source text, precision text) ON COMMIT DROP"
+)
+_PG_STAGE_COPY = f"COPY {_STAGE} FROM STDIN"
 _PG_UPSERT = _upsert_sql(
-    values_clause=(
-        f"SELECT t.*, %s::timestamptz FROM unnest(%s::bigint[], %s::date[], "
-        f"{', '.join(['%s::bigint[]'] * len(METRIC_FIELDS))}, %s::text[], %s::text[]) "
-        f"AS t(account_id, date, {', '.join(METRIC_FIELDS)}, source, precision)"
-    ),
+    values_clause=f"SELECT t.*, %s::timestamptz FROM {_STAGE} AS t",
     returning="RETURNING account_id, (xmax = 0) AS inserted",
 )
 _GENERIC_UPSERT = _upsert_sql(values_clause=f"VALUES ({', '.join(['%s'] * len(_WRITE_COLUMNS))})").replace(
@@ -121,7 +134,7 @@ _GENERIC_UPSERT = _upsert_sql(values_clause=f"VALUES ({', '.join(['%s'] * len(_W
 )  # SQLite spells it IS NOT
 
 
-def _upsert_batch(batch: list[SnapshotRow]) -> UpsertResult:
+def _upsert_batch(batch: list[SnapshotRow], *, refresh: bool = True) -> UpsertResult:
     # The last row wins when a batch names the same account-day twice.
     incoming: dict[tuple[int, dt.date], SnapshotRow] = {(r.account_id, r.date): r for r in batch}
     with transaction.atomic():
@@ -129,7 +142,7 @@ def _upsert_batch(batch: list[SnapshotRow]) -> UpsertResult:
             result = _upsert_postgresql(list(incoming.values()))
         else:
             result = _upsert_generic(incoming)
-        if result.account_ids:
+        if refresh and result.account_ids:
             written = set(result.account_ids)
             latest_refresh(account_ids=written)
             generations.invalidate_data(written)
@@ -137,12 +150,18 @@ def _upsert_batch(batch: list[SnapshotRow]) -> UpsertResult:
 
 
 def _upsert_postgresql(rows: list[SnapshotRow]) -> UpsertResult:
-    """One statement per batch: the rows travel as arrays; RETURNING tells created from updated."""
-    columns = [[r.account_id for r in rows], [r.date for r in rows]]
-    columns += [[getattr(r, n) for r in rows] for n in METRIC_FIELDS]
-    columns += [[r.source for r in rows], [r.precision for r in rows]]
+    """The rows go to a temporary table by COPY (the fastest way in), then one INSERT ... SELECT
+    upserts them; RETURNING tells created from updated, and unchanged rows are not returned."""
     with connection.cursor() as cursor:
-        cursor.execute(_PG_UPSERT, [timezone.now(), *columns])
+        cursor.execute(_PG_STAGE_CREATE)
+        cursor.execute(f"TRUNCATE {_STAGE}")
+        with cursor.cursor.copy(_PG_STAGE_COPY) as copy:
+            for r in rows:
+                copy.write_row(
+                    (r.account_id, r.date, r.followers, r.following, r.posts, r.likes, r.comments,
+                     r.shares, r.views, r.source, r.precision)
+                )  # fmt: skip
+        cursor.execute(_PG_UPSERT, [timezone.now()])
         returned = cursor.fetchall()
     created = sum(1 for _, inserted in returned if inserted)
     return UpsertResult(

@@ -51,6 +51,8 @@ def parse_count(text: str | int | None) -> ParsedCount:
     A K/M/B suffix means the platform rounded the number, so `rounded` is true. Raises ValueError
     for empty text, negatives, decimals without a suffix and anything that is not a count.
     """
+    if type(text) is str and text.isascii() and text.isdigit():  # the common case, fast
+        return ParsedCount(int(text), rounded=False)
     if text is None:
         raise ValueError("no count: the value is empty (None)")
     if isinstance(text, bool) or not isinstance(text, (int, str)):
