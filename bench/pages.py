@@ -31,18 +31,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.run import configure_environment, free_port, stop_process  # noqa: E402
+from tests.e2e.browser import CHROMIUM_ARGS, chromium_path  # noqa: E402  (the browser tests' Chromium)
 
 TARGET_SECONDS = 1.5
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--headless=new",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 OVERVIEW_READY = """() => {
   const cards = document.querySelector('#totals[aria-busy="false"] .card[data-metric="followers"]');
   const platforms = document.querySelectorAll('#by-platform tbody tr').length;
@@ -119,7 +110,11 @@ def main(argv: list[str] | None = None) -> int:
         url, server = start_server(Path(tmp))
         try:
             with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+                executable = chromium_path()
+                if executable is None:
+                    print("No Chromium here: install Debian's chromium package.", file=sys.stderr)
+                    return 1
+                browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
                 try:
                     for name, path, ready in (
                         ("overview", "/", OVERVIEW_READY),
