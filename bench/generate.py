@@ -75,15 +75,28 @@ COLUMNS = (
 )  # fmt: skip
 
 
+def _handle(n: int) -> str:
+    """A handle the platform's rules accept (Bluesky handles are domains, Mastodon's name@host),
+    so the data set's own CSV export imports back."""
+    platform = PLATFORMS[n % len(PLATFORMS)]
+    name = f"{BENCH_PREFIX}{n:05d}"
+    if platform == "bluesky":
+        return f"{name}.bsky.social"
+    if platform == "mastodon":
+        return f"{name}@mastodon.social"
+    return name
+
+
 def create_accounts(count: int) -> list[int]:
     from django.db import transaction
 
     from accounts.models import Account, Organization
     from snapshots.models import Snapshot
+    from snapshots.services import snapshot_delete_many
 
     with transaction.atomic():
         old = Account.objects.filter(handle__startswith=BENCH_PREFIX)
-        Snapshot.objects.filter(account__in=old).delete()
+        snapshot_delete_many(snapshots=Snapshot.objects.filter(account__in=old))
         old.delete()
         orgs = [Organization(name=f"Bench organization {n:03d}") for n in range(100)]
         Organization.objects.bulk_create(orgs, ignore_conflicts=True)
@@ -91,7 +104,7 @@ def create_accounts(count: int) -> list[int]:
         accounts = [
             Account(
                 platform=PLATFORMS[n % len(PLATFORMS)],
-                handle=f"{BENCH_PREFIX}{n:05d}",
+                handle=_handle(n),
                 display_name=f"Bench account {n}",
                 organization=orgs[n % len(orgs)],
                 is_core=n % 10 == 0,

@@ -52,6 +52,7 @@ import tempfile
 import threading
 import time
 import traceback
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -63,8 +64,8 @@ if str(ROOT) not in sys.path:
 
 SECTIONS = ("seed", "endpoints", "http", "export", "import", "collect", "freshness")
 BENCH_PREFIX = "bench"
-#: Reserved days: nothing of the generated data set lies on them, and the sections that write
-#: delete what they wrote there (before and after, so an interrupted run heals on the next one).
+#: Reserved days: nothing of the generated data set lies on them. The sections that write delete
+#: what they wrote there, and every run starts by deleting what an interrupted run left on them.
 COLLECT_DATE = dt.date(1999, 12, 31)
 IMPORT_FIRST_DATE = dt.date(2000, 1, 1)
 RESERVED_PAST = (dt.date(1999, 1, 1), dt.date(2000, 12, 31))
@@ -98,6 +99,8 @@ SEED_COPY_RATIO = 0.3
 
 def configure_environment() -> None:
     """What the production settings insist on, for processes that only ever listen on 127.0.0.1."""
+    # whitenoise warns that STATIC_ROOT was never collected; the benchmark serves no static file.
+    warnings.filterwarnings("ignore", message="No directory at", category=UserWarning)
     os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"
     os.environ.setdefault("SECRET_KEY", "bench-only-insecure-key-for-loopback-processes-0123456789")
     os.environ["ALLOWED_HOSTS"] = "127.0.0.1,localhost,testserver"
@@ -292,6 +295,7 @@ def wrk_load(url: str, *, duration: float, connections: int) -> dict:
     ]
     out = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60, check=True).stdout
     found = {
+        "seconds": _wrk_ms(re.search(r"requests in ([\d.]+(?:us|ms|s|m)),", out).group(1)) / 1000,
         "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
         "requests": int(re.search(r"(\d+) requests in", out).group(1)),
         "non_2xx": int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", out)) else 0,
@@ -339,6 +343,7 @@ def python_load(url: str, *, duration: float, connections: int, max_requests: in
 
     elapsed = asyncio.run(main())
     return {
+        "seconds": elapsed,
         "rps": len(latencies) / elapsed if elapsed else 0.0,
         "requests": len(latencies),
         "non_2xx": sum(n for status, n in statuses.items() if not 200 <= status < 400),
@@ -427,8 +432,6 @@ def psql_rows(output: str) -> int:
 class Endpoint:
     name: str
     path: str
-    #: Whether the endpoint is served through the response cache (the download streams instead).
-    cached: bool = True
 
 
 def _server_timing(response) -> tuple[int | None, float | None]:
@@ -745,13 +748,36 @@ class Bench:
             .values("pk", "platform", "handle", "organization__name")
         )
 
-    def delete_snapshots(self, **filters) -> int:
+    def delete_snapshots(self, *conditions, **filters) -> int:
         """Delete through the write service (it keeps the latest rows and the caches right)."""
         from snapshots.models import Snapshot
         from snapshots.services import snapshot_delete_many
 
-        queryset = Snapshot.objects.filter(**filters)
+        queryset = Snapshot.objects.filter(*conditions, **filters)
         return snapshot_delete_many(snapshots=queryset) if queryset.exists() else 0
+
+    def heal(self) -> None:
+        """Delete what an interrupted run left on the reserved days, before anything is measured
+        (a left-over day would stretch every history and the grid)."""
+        from django.db.models import Q
+
+        from scraping.models import CollectionRun
+
+        self.delete_snapshots(Q(date__range=RESERVED_PAST) | Q(date=FRESH_DATE))
+        CollectionRun.objects.filter(date=COLLECT_DATE).delete()
+
+    def vacuum(self) -> None:
+        """On PostgreSQL, measure the tables as autovacuum keeps them in steady state: a freshly
+        bulk-loaded table has no visibility map (no index-only scans) and earlier runs' deletes
+        leave dead rows, both of which would make one run's figures depend on the last."""
+        from django.db import connection
+
+        if connection.vendor != "postgresql":
+            return
+        started = time.perf_counter()
+        with connection.cursor() as cursor:
+            cursor.execute("VACUUM (ANALYZE) snapshots_snapshot, snapshots_accountlatest, accounts_account")
+        self.data["vacuum_seconds"] = round(time.perf_counter() - started, 1)
 
     # --- seed
 
@@ -852,7 +878,8 @@ class Bench:
 
         account_id = self.data["history_account"]["pk"]
         groups = [*generations.DATA_GROUPS, generations.history_group(account_id), API_GROUP]
-        for endpoint in self.endpoints():
+
+        def measure(endpoint: Endpoint) -> None:
             uncached, queries, db_ms, states = [], [], [], set()
             with PeakRSS() as mem:
                 for _ in range(n_uncached):
@@ -871,7 +898,10 @@ class Bench:
                     cached.append(seconds)
                     cached_states.add(response.headers.get("X-Cache"))
             if states != {"MISS"} or cached_states != {"HIT"}:
-                raise RuntimeError(f"{endpoint.name}: X-Cache uncached {states}, cached {cached_states}")
+                raise RuntimeError(
+                    f"X-Cache uncached {states}, cached {cached_states} "
+                    "(did another process write to this database during the run?)"
+                )
             entry = {
                 "path": endpoint.path,
                 "uncached": {
@@ -902,7 +932,8 @@ class Bench:
                     target=UNCACHED_P50_MS.get(endpoint.name),
                     target_kind="max",
                     peak_mb=mem.peak_mb,
-                    detail=f"p95 {entry['uncached']['p95_ms']:.1f} ms; {entry['queries']} queries, "
+                    detail=f"p95 {entry['uncached']['p95_ms']:.1f}, "
+                    f"min {entry['uncached']['min_ms']:.1f} ms; {entry['queries']} queries, "
                     f"db p50 {entry['db_p50_ms'] or 0:.1f} ms; {size:,} B gzip",
                 )
             )
@@ -917,27 +948,44 @@ class Bench:
                 )
             )
 
+        errors = []
+        for endpoint in self.endpoints():
+            try:
+                measure(endpoint)
+            except Exception as exc:  # the other endpoints still get their figures
+                errors.append(f"{endpoint.name}: {exc}")
+                raw[endpoint.name] = {"path": endpoint.path, "error": str(exc)}
+        if errors:
+            raise RuntimeError("; ".join(errors))
+
     # --- http (gunicorn under a load generator)
 
-    def load(self, url: str) -> dict:
+    def load(self, url: str, *, duration: float) -> dict:
         if self.loadgen == "wrk":
-            return wrk_load(url, duration=self.args.duration, connections=self.connections)
-        return python_load(url, duration=self.args.duration, connections=self.connections)
+            return wrk_load(url, duration=duration, connections=self.connections)
+        return python_load(url, duration=duration, connections=self.connections)
 
     def section_http(self) -> None:
+        """Each endpoint is loaded in rounds that alternate with the bare view (bare, endpoint, bare,
+        endpoint...), and its ratio is the median of the rounds' ratios: on a shared machine the
+        ceiling drifts within seconds, so only figures measured side by side are compared."""
         import httpx
 
         raw = self.raw("http")
+        rounds = max(1, self.args.rounds)
+        slice_s = self.args.duration / rounds
         raw["generator"] = self.loadgen
         raw["server"] = {
             "workers": self.args.workers,
             "threads": self.args.threads,
             "connections": self.connections,
             "duration_s": self.args.duration,
+            "rounds": rounds,
         }
+        bare_url = "/bench/baseline"
+        results: dict[str, dict] = {}
+        bare_runs: list[dict] = []
         with self.server() as server:
-            before = self.load(f"{server.url}/bench/baseline")
-            results = {}
             for endpoint in self.endpoints():
                 url = f"{server.url}{endpoint.path}"
                 with httpx.Client(headers={"Accept-Encoding": "gzip"}, timeout=60) as client:
@@ -945,37 +993,46 @@ class Bench:
                         warm = client.get(url)
                     if warm.status_code != 200 or warm.headers.get("X-Cache") != "HIT":
                         raise RuntimeError(f"{endpoint.name}: warm-up {warm.status_code} {warm.headers}")
-                results[endpoint.name] = self.load(url)
-            after = self.load(f"{server.url}/bench/baseline")
-            download = self.http_download(server)
+                runs, bares = [], []
+                for _ in range(rounds):
+                    bares.append(self.load(f"{server.url}{bare_url}", duration=slice_s))
+                    runs.append(self.load(url, duration=slice_s))
+                bare_runs += bares
+                results[endpoint.name] = {
+                    "rps": sum(r["requests"] for r in runs) / sum(r["seconds"] for r in runs),
+                    "bare_rps": sum(r["requests"] for r in bares) / sum(r["seconds"] for r in bares),
+                    "ratio": statistics.median(
+                        r["rps"] / b["rps"] for r, b in zip(runs, bares, strict=True) if b["rps"]
+                    ),
+                    "p50_ms": statistics.median(r.get("p50_ms") or 0 for r in runs),
+                    "p99_ms": max(r.get("p99_ms") or 0 for r in runs),
+                    "rounds": runs,
+                    "bare_rounds": bares,
+                }
+            download = self.http_download(server) if self.args.http_download else None
             peaks = server.worker_peaks_mb()
-        for name, result in (("bare view (before)", before), ("bare view (after)", after), *results.items()):
+        for result in [*bare_runs, *(r for e in results.values() for r in e["rounds"])]:
             if result["non_2xx"] or result["socket_errors"]:
-                raise RuntimeError(
-                    f"{name}: {result['non_2xx']} non-2xx, {result['socket_errors']} socket errors"
-                )
-        bare = statistics.mean([before["rps"], after["rps"]])
-        drift = (after["rps"] - before["rps"]) / before["rps"] * 100 if before["rps"] else 0.0
-        self.baselines["bare_http"] = Baseline("bare view req/s (mean of before and after)", bare, "req/s")
-        raw.update(
-            {
-                "bare_before": before,
-                "bare_after": after,
-                "endpoints": results,
-                "download": download,
-                "worker_peak_rss_mb": peaks,
-            }
+                raise RuntimeError(f"{result['non_2xx']} non-2xx, {result['socket_errors']} socket errors")
+        rates = [b["rps"] for b in bare_runs]
+        mean = sum(b["requests"] for b in bare_runs) / sum(b["seconds"] for b in bare_runs)
+        self.baselines["bare_http"] = Baseline(
+            "bare view req/s through gunicorn",
+            mean,
+            "req/s",
+            f"{len(rates)} runs alternating with the endpoints' runs",
         )
+        raw.update({"endpoints": results, "download": download, "worker_peak_rss_mb": peaks})
         peak = max(peaks) if peaks else None
         self.add(
             Figure(
                 "http",
                 "bare baseline view",
-                bare,
+                mean,
                 "req/s",
                 peak_mb=peak,
-                detail=f"before {before['rps']:,.0f}, after {after['rps']:,.0f} ({drift:+.0f}%); "
-                f"p50 {before.get('p50_ms') or 0:.2f} ms",
+                detail=f"{len(rates)} runs: {min(rates):,.0f}..{max(rates):,.0f} req/s; "
+                f"p50 {statistics.median(b.get('p50_ms') or 0 for b in bare_runs):.2f} ms",
             )
         )
         for name, result in results.items():
@@ -986,24 +1043,27 @@ class Bench:
                     result["rps"],
                     "req/s",
                     baseline="bare_http",
+                    ratio=result["ratio"],
                     target=CACHED_RPS_RATIO,
                     target_on="ratio",
                     peak_mb=peak,
-                    detail=f"p50 {result.get('p50_ms') or 0:.2f} ms, p99 {result.get('p99_ms') or 0:.1f} ms",
+                    detail=f"bare view in its rounds {result['bare_rps']:,.0f} req/s; "
+                    f"p50 {result['p50_ms']:.2f} ms, p99 {result['p99_ms']:.1f} ms",
                 )
             )
-        self.add(
-            Figure(
-                "http",
-                "download over HTTP (1 stream)",
-                download["rows_per_s"],
-                "rows/s",
-                baseline="copy_out",
-                peak_mb=peak,
-                detail=f"{download['rows']:,} rows, {download['bytes'] / 1e6:,.0f} MB "
-                f"in {download['seconds']:.1f} s",
+        if download is not None:
+            self.add(
+                Figure(
+                    "http",
+                    "download over HTTP (1 stream)",
+                    download["rows_per_s"],
+                    "rows/s",
+                    baseline="copy_out",
+                    peak_mb=peak,
+                    detail=f"{download['rows']:,} rows, {download['bytes'] / 1e6:,.0f} MB "
+                    f"in {download['seconds']:.1f} s",
+                )
             )
-        )
 
     def http_download(self, server: Server) -> dict:
         import httpx
@@ -1055,7 +1115,10 @@ class Bench:
             response.close()
         rows = max(0, lines - 1)
         if rows != expected:
-            raise RuntimeError(f"the export has {rows:,} rows; the table has {expected:,}")
+            raise RuntimeError(
+                f"the export has {rows:,} rows; the table had {expected:,} "
+                "(did another process write to this database during the run?)"
+            )
         raw.update(
             {
                 "rows": rows,
@@ -1481,13 +1544,23 @@ class Bench:
         self.connections = self.args.connections or self.args.workers * self.args.threads
         if "seed" in selected:
             self.run_section("seed", self.section_seed)
+        self.heal()
+        self.vacuum()
+        vacuumed = self.data.get("vacuum_seconds")
         self.describe_data()
+        if vacuumed is not None:
+            self.data["vacuum_seconds"] = vacuumed
         for name in selected:
             if name != "seed":
                 self.run_section(name, getattr(self, f"section_{name}"))
+        from snapshots.models import Snapshot
+
+        after = Snapshot.objects.count()
+        if after != self.data["snapshots"]:
+            self.data["snapshots_at_the_end"] = after
         for figure in self.figures:
             base = self.baselines.get(figure.baseline)
-            if base is not None and base.value and figure.value is not None:
+            if figure.ratio is None and base is not None and base.value and figure.value is not None:
                 figure.ratio = figure.value / base.value
         server_version = None
         if connection.vendor == "postgresql":
@@ -1571,7 +1644,14 @@ class Bench:
             f"data: {d.get('bench_accounts', 0):,} bench accounts, {d.get('snapshots', 0):,} snapshots "
             f"({d.get('first_date')} .. {d.get('last_date')}); "
             f"load generator: {meta['load_generator'] or '-'}"
+            + (f"; VACUUM (ANALYZE) first: {d['vacuum_seconds']} s" if "vacuum_seconds" in d else "")
         )
+        if "snapshots_at_the_end" in d:
+            print(
+                f"WARNING: the table held {d['snapshots']:,} snapshots at the start and "
+                f"{d['snapshots_at_the_end']:,} at the end: another process wrote to this database "
+                "during the run, so these figures are not of the data set named above."
+            )
         for key, base in self.baselines.items():
             print(
                 f"baseline {key}: {base.name} = {fmt(base.value, base.unit)}"
@@ -1660,7 +1740,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--json", default="bench/results/latest.json", help="Where to write the JSON ('' for nowhere)."
     )
     parser.add_argument(
-        "--duration", type=float, default=10.0, help="Seconds of load per HTTP endpoint (10)."
+        "--duration",
+        type=float,
+        default=10.0,
+        help="Seconds of load per HTTP endpoint, and as many of the bare view (10).",
     )
     parser.add_argument("--uncached", type=int, default=30, help="Uncached calls per endpoint (30).")
     parser.add_argument("--cached", type=int, default=200, help="Cached calls per endpoint (200).")
@@ -1674,6 +1757,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         choices=("auto", "wrk", "python"),
         default="auto",
         help="wrk when installed (auto), or the built-in asyncio client.",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=10,
+        help="HTTP: rounds of bare view then endpoint, splitting --duration (10: 1 s each with wrk).",
+    )
+    parser.add_argument(
+        "--http-download",
+        action="store_true",
+        help="Also stream the whole CSV download once through gunicorn (minutes on 3.65 M rows).",
     )
     parser.add_argument(
         "--import-days", type=int, default=20, help="Days of new rows per account to import (20)."

@@ -79,9 +79,19 @@ def invalidate(groups: Iterable[str]) -> None:
         transaction.on_commit(lambda: bump(groups))
 
 
+#: Above this many accounts, a write inside a transaction bumps their history groups only once,
+#: after the commit (the bump that matters), instead of before it too.
+BULK_ACCOUNTS = 100
+
+
 def invalidate_data(account_ids: Iterable[int] = ()) -> None:
     """`invalidate` for the shared data groups and the history of the given accounts."""
-    invalidate([*DATA_GROUPS, *(history_group(a) for a in account_ids)])
+    histories = [history_group(a) for a in account_ids]
+    if len(histories) > BULK_ACCOUNTS and transaction.get_connection().in_atomic_block:
+        bump(DATA_GROUPS)
+        transaction.on_commit(lambda: bump([*DATA_GROUPS, *histories]))
+        return
+    invalidate([*DATA_GROUPS, *histories])
 
 
 def generation_key(group: str) -> str:
