@@ -229,3 +229,16 @@ def test_deleting_an_account_does_not_refresh_per_snapshot(django_assert_max_num
     with django_assert_max_num_queries(15):
         account.delete()
     assert not AccountLatest.objects.exists()
+
+
+@pytest.mark.parametrize("copy_from", [1, 10**9], ids=["staged-by-copy", "arrays"])
+def test_both_ways_in_upsert_the_same(monkeypatch, copy_from):
+    from snapshots import services
+
+    monkeypatch.setattr(services, "COPY_FROM_ROWS", copy_from)
+    accounts = AccountFactory.create_batch(3)
+    assert snapshot_upsert_many(rows=rows_for(accounts, 4)).created == 12
+    changed = rows_for(accounts, 4, followers=lambda a, d: 7 if d == 0 else 1000 + 10 * d)
+    result = snapshot_upsert_many(rows=changed)
+    assert (result.created, result.updated, result.unchanged) == (0, 3, 9)
+    assert Snapshot.objects.filter(followers=7).count() == 3
