@@ -6,9 +6,8 @@ import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from accounts.platforms import profile_url_for
-
 from accounts.models import Account, Platform
+from accounts.platforms import profile_url_for
 from accounts.services import accounts_import, accounts_set_flags
 from snapshots.models import Source
 from snapshots.services import SnapshotRow, UpsertResult, snapshot_upsert_many
