@@ -46,30 +46,47 @@ def summary_queryset() -> QuerySet[AccountLatest]:
     return AccountLatest.objects.filter(account__is_active=True)
 
 
+#: (platform, handle, organization name) -> the row's rendered account half. The key is the content,
+#: so an entry can never go stale; bounded so that renamed accounts cannot grow it without end.
+_SUMMARY_HEADS: dict[tuple[str, str, str | None], str] = {}
+_SUMMARY_HEADS_MAX = 200_000
+
+
 def summary_body(*, queryset: QuerySet[AccountLatest]) -> bytes:
     """/api/summary as JSON bytes, by platform then handle, in one query.
 
-    Each latest row carries its values pre-rendered (`summary_json`); the account half is added
-    here. No ORDER BY in SQL: the database then joins by hashing (about 3x faster on 10,000
-    accounts) and Python sorts the short tuples. Byte for byte what JSONRenderer writes.
+    Each latest row carries its values pre-rendered (`summary_json`); the account half is rendered
+    once per process and remembered (its key is its content). No ORDER BY in SQL: the database
+    then joins by hashing (about 3x faster on 10,000 accounts) and Python sorts the short tuples.
+    The rows are fetched straight from the cursor, without a Python object per value beyond the
+    driver's. Byte for byte what JSONRenderer writes.
     """
-    rows = list(
-        queryset.order_by().values_list(
-            "account__platform", "account__handle", "account__organization__name", "summary_json"
-        )
+    values = queryset.order_by().values_list(
+        "account__platform", "account__handle", "account__organization__name", "summary_json"
     )
+    sql, params = values.query.sql_with_params()
+    with connections[values.db].cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
     rows.sort(key=itemgetter(1))  # two stable single-key sorts: faster than one on (platform, handle)
     rows.sort(key=itemgetter(0))
-    # Platforms and organizations repeat: encode each distinct one once.
-    names: dict[str | None, str] = {None: "null"}
-    for platform, _, org, _ in rows:
-        if platform not in names:
-            names[platform] = _json_str(platform)
-        if org not in names:
-            names[org] = _json_str(org)
-    template = '{"platform":%s,"handle":%s,"org_name":%s,%s}'
-    parts = [template % (names[p], _json_str(h), names[o], values) for p, h, o, values in rows]
-    text = "[" + ",".join(parts) + "]"
+    heads = _SUMMARY_HEADS
+    if len(heads) > _SUMMARY_HEADS_MAX:
+        heads.clear()
+    parts: list[str] = []
+    append = parts.append
+    for platform, handle, org, rendered in rows:
+        head = heads.get((platform, handle, org))
+        if head is None:
+            org_json = "null" if org is None else _json_str(org)
+            head = f'{{"platform":{_json_str(platform)},"handle":{_json_str(handle)},"org_name":{org_json},'
+            heads[(platform, handle, org)] = head
+        append(head)
+        append(rendered)
+        append("},")
+    if parts:
+        parts[-1] = "}"
+    text = "[" + "".join(parts) + "]"
     if "\u2028" in text or "\u2029" in text:  # as JSONRenderer: safe inside a <script> too
         text = text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
     return text.encode()

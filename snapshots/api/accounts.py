@@ -95,6 +95,7 @@ class AccountViewSet(CachedReadMixin, GenericViewSet):
     """Tracked accounts, each with its latest values (null before its first snapshot)."""
 
     cache_name = "accounts"
+    cache_groups = (generations.ACCOUNTS,)
     filterset_class = AccountFilter
     queryset = Account.objects.none()
     serializer_class = AccountWriteSerializer
@@ -107,7 +108,7 @@ class AccountViewSet(CachedReadMixin, GenericViewSet):
     # --- reads
 
     def list(self, request):
-        return self.cached(request, groups=[generations.ACCOUNTS], build=self._list)
+        return self.cached(request, build=self._list)
 
     def _list(self) -> Response:
         page = page_request(
@@ -123,7 +124,7 @@ class AccountViewSet(CachedReadMixin, GenericViewSet):
         )
 
     def retrieve(self, request, pk: str):
-        return self.cached(request, groups=[generations.ACCOUNTS], build=lambda: Response(self._one(int(pk))))
+        return self.cached(request, build=lambda: Response(self._one(int(pk))))
 
     def _one(self, account_id: int) -> dict:
         row = account_detail(account_id=account_id)

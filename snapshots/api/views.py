@@ -46,7 +46,7 @@ from socialmetrics.api.errors import InvalidParameter
 from socialmetrics.api.pagination import page_info, page_request
 from socialmetrics.api.params import optional_date, positive_int
 from socialmetrics.api.rendering import PrerenderedJSON
-from socialmetrics.api.response_cache import CachedReadMixin, renders_plain_json
+from socialmetrics.api.response_cache import CachedReadMixin, CacheSpec, renders_plain_json
 
 from .serializers import (
     ErrorSerializer,
@@ -70,6 +70,7 @@ class SummaryView(CachedReadMixin, GenericAPIView):
     """The latest snapshot of every active account, each on its own most recent day."""
 
     cache_name = "summary"
+    cache_groups = (generations.SUMMARY,)
     filterset_class = SummaryFilter
     queryset = AccountLatest.objects.none()  # the real one comes from the selector
     pagination_class = None
@@ -83,7 +84,7 @@ class SummaryView(CachedReadMixin, GenericAPIView):
         responses={200: SummaryRowSerializer(many=True), 400: BAD_REQUEST},
     )
     def get(self, request):
-        return self.cached(request, groups=[generations.SUMMARY], build=self._build)
+        return self.cached(request, build=self._build)
 
     def _build(self) -> Response:
         queryset = self.filter_queryset(self.get_queryset())
@@ -98,6 +99,7 @@ class SummaryTotalsView(CachedReadMixin, GenericAPIView):
 
     cache_name = "totals"
     cache_timeout = "summary"
+    cache_groups = (generations.SUMMARY,)
     filterset_class = SummaryFilter
     queryset = AccountLatest.objects.none()
     pagination_class = None
@@ -112,7 +114,7 @@ class SummaryTotalsView(CachedReadMixin, GenericAPIView):
         responses={200: TotalsSerializer, 400: BAD_REQUEST},
     )
     def get(self, request):
-        return self.cached(request, groups=[generations.SUMMARY], build=self._build)
+        return self.cached(request, build=self._build)
 
     def _build(self) -> Response:
         return Response(summary_totals(queryset=self.filter_queryset(self.get_queryset())))
@@ -180,26 +182,42 @@ class HistoryView(CachedReadMixin, APIView):
     )
     def get(self, request, platform: str, handle: str):
         try:
-            platform = normalize_platform(platform)
+            key = history_key(platform, handle)
         except UnknownPlatform as exc:
             raise InvalidParameter(field="platform", message=str(exc)) from None
-        handle = handle.strip("/").strip().removeprefix("@")
         date_from = optional_date(params=request.query_params, name="from")
         date_to = optional_date(params=request.query_params, name="to")
         if date_from and date_to and date_from > date_to:
             raise InvalidParameter(field="from", message="must not be after to.")
-        key = (platform, handle.lower())
         remembered = account_ids.get(key)
         if remembered is not None:
             try:
                 return self._serve(request, key, remembered, date_from, date_to, verify=True)
             except _StaleAccountId:
                 account_ids.forget(key)
-        account_id = account_id_by_handle(platform=platform, handle=handle)
+        account_id = account_id_by_handle(platform=key[0], handle=key[1])
         if account_id is None:
-            raise NotFound(f"No {platform} account with the handle {handle!r}.")
+            raise NotFound(f"No {key[0]} account with the handle {key[1]!r}.")
         account_ids.remember(key, account_id)
         return self._serve(request, key, account_id, date_from, date_to, verify=False)
+
+    @classmethod
+    def cache_spec(cls, request, kwargs: dict, account_id: int | None = None) -> CacheSpec | None:
+        """Under the account's own history group, keyed by its normalised platform and handle (every
+        spelling of the account shares an entry). Before the view runs, only a remembered id will do."""
+        try:
+            key = history_key(kwargs["platform"], kwargs["handle"])
+        except UnknownPlatform:
+            return None
+        account_id = account_id if account_id is not None else account_ids.get(key)
+        if account_id is None:
+            return None
+        return CacheSpec(
+            name=cls.cache_name,
+            timeout=cls.cache_name,
+            groups=(generations.history_group(account_id),),
+            path=f"/api/history/{key[0]}/{key[1]}",
+        )
 
     def _serve(self, request, key, account_id: int, date_from, date_to, *, verify: bool):
         def build() -> Response:
@@ -207,12 +225,12 @@ class HistoryView(CachedReadMixin, APIView):
                 raise _StaleAccountId
             return Response(history_series(account_id=account_id, date_from=date_from, date_to=date_to))
 
-        return self.cached(
-            request,
-            groups=[generations.history_group(account_id)],
-            build=build,
-            path=f"/api/history/{key[0]}/{key[1]}",  # every spelling of the account shares an entry
-        )
+        return self.cached(request, build=build, spec=self.cache_spec(request, self.kwargs, account_id))
+
+
+def history_key(platform: str, handle: str) -> tuple[str, str]:
+    """(platform value, lower-case handle) of a history URL; UnknownPlatform for no platform."""
+    return normalize_platform(platform), handle.strip("/").strip().removeprefix("@").lower()
 
 
 # --- Grid -------------------------------------------------------------------------------------------
@@ -263,6 +281,7 @@ class GridView(CachedReadMixin, GenericAPIView):
     """Every snapshot, newest date first, then platform, then handle."""
 
     cache_name = "grid"
+    cache_groups = (generations.GRID,)
     filterset_class = GridFilter
     queryset = Snapshot.objects.none()
     pagination_class = None
@@ -285,7 +304,7 @@ class GridView(CachedReadMixin, GenericAPIView):
         },
     )
     def get(self, request):
-        return self.cached(request, groups=[generations.GRID], build=self._build)
+        return self.cached(request, build=self._build)
 
     def _build(self) -> Response:
         params = self.request.query_params

@@ -11,21 +11,31 @@ The key is (endpoint, role, path + sorted query string). Role is public / user /
 permission check runs before the cache is consulted, and a role never reads another role's entry.
 Only JSON responses to GET/HEAD with status 200 are cached; the browsable API and errors are not.
 If the cache is down, ``get_many`` answers nothing and every request is built from the database.
+
+Anonymous hits are answered earlier still, by `CachedReadMiddleware` through `early_response`:
+before sessions, authentication and REST framework, with the throttle's count and the look-up in
+one round trip. Only requests that provably get the same answer from the view qualify (no session
+cookie, no Authorization header, reads public, plain JSON accepted, the host allowed, within the
+throttle); everything else, and every miss, goes the whole way.
 """
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
+import logging
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.http import HttpResponse, HttpResponseBase
+from django.urls import Resolver404, resolve
 from django.utils.cache import patch_vary_headers
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
@@ -33,7 +43,14 @@ from rest_framework.response import Response
 from socialmetrics import cache as generations
 from socialmetrics import metrics
 
+from .permissions import reads_are_public
 from .rendering import PrerenderedJSON
+from .throttling import COUNTED, Window, anon_window, count_request
+
+try:  # the one-round-trip form needs django-redis; any other cache takes the generic path
+    from django_redis.cache import RedisCache
+except ImportError:  # pragma: no cover - django-redis is a requirement
+    RedisCache = None
 
 #: Every cached response depends on this group too; replacing its token empties the response cache.
 API_GROUP = "api"
@@ -47,6 +64,27 @@ _JSON = JSONRenderer()
 
 # (stamped tokens, status, content type, body, body is gzipped)
 Entry = tuple[tuple[str, ...], int, str, bytes, bool]
+
+#: Attribute of the Django request holding the early answer's look-up: (entry key, values found).
+LOOKED_UP = "_socialmetrics_looked_up"
+
+#: Headers every answer of a cached view carries, early or not (REST framework's Vary and Allow, the
+#: session middleware's Vary, the clickjacking middleware's X-Frame-Options).
+_VARY = ("Accept", "Cookie")
+
+redis_logger = logging.getLogger(getattr(settings, "DJANGO_REDIS_LOGGER", None) or "django_redis.cache")
+
+
+@dataclass(frozen=True, slots=True)
+class CacheSpec:
+    """Where a view's response is cached: the key's namespace, the lifetime's name in
+    SOCIALMETRICS_CACHE_TIMEOUTS, the generation groups it is built from, and the path that
+    stands for the request's in the key (so spellings of one resource share an entry)."""
+
+    name: str
+    timeout: str
+    groups: tuple[str, ...]
+    path: str | None = None
 
 
 generation_key = generations.generation_key
@@ -92,35 +130,26 @@ def _http_response(entry: Entry, *, request, state: str, plain: bytes | None = N
     return response
 
 
-def cached_response(
-    *,
-    request,
-    name: str,
-    timeout: str,
-    groups: Sequence[str],
-    build: Callable[[], Response],
-    path: str | None = None,
-) -> HttpResponseBase:
-    """Serve the response of `build` from the cache, or build, store and serve it.
-
-    `name` namespaces the key (one per endpoint), `timeout` names the entry's lifetime in
-    SOCIALMETRICS_CACHE_TIMEOUTS, `groups` are the generation groups the data comes from, and
-    `path` may replace the request's path in the key (so spellings of one resource share an entry).
-    """
+def cached_response(*, request, spec: CacheSpec, build: Callable[[], Response]) -> HttpResponseBase:
+    """Serve the response of `build` from the cache, or build, store and serve it."""
     if not renders_plain_json(request):
         return build()
-    groups = [*groups, API_GROUP]
+    groups = [*spec.groups, API_GROUP]
     gen_keys = [generation_key(g) for g in groups]
-    key = response_key(name=name, request=request, path=path)
+    key = response_key(name=spec.name, request=request, path=spec.path)
     started = time.perf_counter()
-    found: dict[str, Any] = cache.get_many([*gen_keys, key])
-    tokens = tuple(found.get(k) for k in gen_keys)
-    entry = found.get(key)
-    if entry is not None and None not in tokens and entry[0] == tokens:
-        metrics.note_cache(name, hit=True, seconds=time.perf_counter() - started)
+    looked_up = getattr(getattr(request, "_request", request), LOOKED_UP, None)
+    if looked_up is not None and looked_up[0] == key:  # the early answer's look-up, a moment ago
+        found: dict[str, Any] = looked_up[1]
+    else:
+        found = cache.get_many([*gen_keys, key])
+    entry = _current_entry(found, gen_keys, key)
+    if entry is not None:
+        metrics.note_cache(spec.name, hit=True, seconds=time.perf_counter() - started)
         return _http_response(entry, request=request, state="HIT")
     lookup_seconds = time.perf_counter() - started
 
+    tokens = tuple(found.get(k) for k in gen_keys)
     if None in tokens:  # never created, evicted or flushed: make them (or read another process's)
         current = generations.generations(groups)
         tokens = tuple(current[g] for g in groups)
@@ -136,9 +165,18 @@ def cached_response(
         body = gzip.compress(body, compresslevel=6 if len(body) < FAST_GZIP_ABOVE else 1, mtime=0)
     entry = (tokens, response.status_code, _JSON.media_type, body, gzipped)
     started = time.perf_counter()
-    cache.set(key, entry, timeout=settings.SOCIALMETRICS_CACHE_TIMEOUTS[timeout])
-    metrics.note_cache(name, hit=False, seconds=lookup_seconds + time.perf_counter() - started)
+    cache.set(key, entry, timeout=settings.SOCIALMETRICS_CACHE_TIMEOUTS[spec.timeout])
+    metrics.note_cache(spec.name, hit=False, seconds=lookup_seconds + time.perf_counter() - started)
     return _http_response(entry, request=request, state="MISS", plain=plain)
+
+
+def _current_entry(found: dict[str, Any], gen_keys: list[str], key: str) -> Entry | None:
+    """The entry under `key` if every token stamped on it is still current."""
+    entry = found.get(key)
+    if entry is None:
+        return None
+    tokens = tuple(found.get(k) for k in gen_keys)
+    return entry if None not in tokens and entry[0] == tokens else None
 
 
 def clear_responses() -> None:
@@ -148,19 +186,138 @@ def clear_responses() -> None:
 
 
 class CachedReadMixin:
-    """For API views: ``self.cached(request, groups=..., build=...)`` with the view's cache names."""
+    """For API views: ``self.cached(request, build=...)`` under the view's `cache_spec`.
+
+    `cache_spec` is a class method so that `early_response` can find an entry before the view
+    exists; it returns None when the key or the groups cannot be known without the database.
+    """
 
     cache_name: str = ""
     cache_timeout: str = ""
+    cache_groups: tuple[str, ...] = ()
+
+    @classmethod
+    def cache_spec(cls, request, kwargs: dict) -> CacheSpec | None:
+        timeout = cls.cache_timeout or cls.cache_name
+        return CacheSpec(name=cls.cache_name, timeout=timeout, groups=cls.cache_groups)
 
     def cached(
-        self, request, *, groups: Sequence[str], build: Callable[[], Response], path: str | None = None
+        self, request, *, build: Callable[[], Response], spec: CacheSpec | None = None
     ) -> HttpResponseBase:
-        return cached_response(
-            request=request,
-            name=self.cache_name,
-            timeout=self.cache_timeout or self.cache_name,
-            groups=groups,
-            build=build,
-            path=path,
-        )
+        spec = spec or self.cache_spec(request, self.kwargs)
+        return cached_response(request=request, spec=spec, build=build)
+
+
+# --- The early answer ---------------------------------------------------------------------------
+
+
+def _plain_json_accepted(request) -> bool:
+    """True when REST framework would answer this request with plain JSON: no ``format``
+    parameter and an Accept header (if any) naming only application/json or */* without
+    parameters. Anything else (a browser's text/html, ``indent=4``) is left to the view."""
+    if "format" in request.GET:
+        return False
+    accept = request.META.get("HTTP_ACCEPT")
+    if not accept:
+        return True
+    return all(item.strip() in ("*/*", "application/json") for item in accept.split(","))
+
+
+def _spec_of(request) -> tuple[Any, CacheSpec] | None:
+    try:
+        match = resolve(request.path_info)
+    except Resolver404:
+        return None
+    view_class = getattr(match.func, "cls", None)
+    if view_class is None or not issubclass(view_class, CachedReadMixin):
+        return None
+    actions = getattr(match.func, "actions", None)  # a viewset: only its cached reads
+    if actions is not None and actions.get("get") not in ("list", "retrieve"):
+        return None
+    spec = view_class.cache_spec(request, match.kwargs)
+    return None if spec is None else (match, spec)
+
+
+def _look_up(keys: list[str], window: Window | None) -> tuple[dict[str, Any], int | None]:
+    """The cached values of `keys` and the throttle's new count (None: not counted or cache
+    unavailable). On Redis both travel in one pipelined round trip."""
+    backend = caches["default"]
+    if RedisCache is None or not isinstance(backend, RedisCache):
+        count = count_request(window) if window is not None else None
+        return cache.get_many(keys), count
+    redis_client = backend.client
+    try:
+        pipe = redis_client.get_client(write=True).pipeline(transaction=False)
+        if window is not None:
+            counter = redis_client.make_key(window.key)
+            pipe.incr(counter)
+            pipe.expire(counter, window.period + 1, nx=True)
+        pipe.mget([redis_client.make_key(k) for k in keys])
+        replies = pipe.execute()
+    except Exception:  # Redis down: as django-redis does, log (counted) and carry on uncached
+        redis_logger.exception("Exception ignored")
+        return {}, None
+    count = replies[0] if window is not None else None
+    found = {k: redis_client.decode(v) for k, v in zip(keys, replies[-1], strict=True) if v is not None}
+    return found, count
+
+
+@functools.cache
+def _allowed_methods(view) -> str:
+    """The Allow header REST framework gives this view's answers."""
+    actions = getattr(view, "actions", None) or {}
+    names = [m for m in view.cls.http_method_names if m in actions or hasattr(view.cls, m)]
+    if "get" in names and "head" not in names:
+        names.append("head")
+    return ", ".join(m.upper() for m in view.cls.http_method_names if m in names)
+
+
+def early_response(request) -> HttpResponse | None:
+    """The cached answer to an anonymous read, or None to let the request go the whole way.
+
+    Exactly as if the view had answered: the host is checked, the request counted by the throttle
+    (refused requests go on to the view, which refuses them with the count already made), and an
+    entry served only under current generation tokens.
+    """
+    if request.method not in ("GET", "HEAD") or not request.path_info.startswith("/api/"):
+        return None
+    if settings.SESSION_COOKIE_NAME in request.COOKIES or "HTTP_AUTHORIZATION" in request.META:
+        return None  # maybe signed in: another role's entry, or a refusal, is the view's to decide
+    if not reads_are_public() or not _plain_json_accepted(request):
+        return None
+    request.get_host()  # DisallowedHost (a 400) as CommonMiddleware would raise it
+    found_spec = _spec_of(request)
+    if found_spec is None:
+        return None
+    match, spec = found_spec
+    window = anon_window(request)
+    gen_keys = [generation_key(g) for g in (*spec.groups, API_GROUP)]
+    key = response_key(name=spec.name, request=request, path=spec.path)
+    started = time.perf_counter()
+    found, count = _look_up([*gen_keys, key], window)
+    if window is not None:
+        setattr(request, COUNTED, count)
+        if not window.allows(count):
+            return None
+    entry = _current_entry(found, gen_keys, key)
+    if entry is None:
+        setattr(request, LOOKED_UP, (key, found))  # the view builds under these tokens, no re-read
+        return None
+    request.resolver_match = match  # the endpoint the performance figures file it under
+    metrics.note_cache(spec.name, hit=True, seconds=time.perf_counter() - started)
+    response = _http_response(entry, request=request, state="HIT")
+    patch_vary_headers(response, _VARY)
+    response["Allow"] = _allowed_methods(match.func)
+    response["X-Frame-Options"] = settings.X_FRAME_OPTIONS
+    return response
+
+
+class CachedReadMiddleware:
+    """Answers anonymous cache hits of the read endpoints before the rest of the stack (sessions,
+    authentication, CSRF, REST framework): `early_response`. Place it after SecurityMiddleware."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return early_response(request) or self.get_response(request)

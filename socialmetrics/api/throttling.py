@@ -5,18 +5,26 @@ The rate comes from REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["anon"] ("1000/minu
 request gets 429 with Retry-After (the seconds until the window ends). Unlike REST framework's own
 throttles (a get and a set of a timestamp list per request), the counter is one atomic ``incr``;
 if the cache is down the request is let through rather than refused.
+
+The early cache answer (`socialmetrics.api.response_cache.early_response`) counts the request in
+the same round trip as its cache look-up and leaves the count on the request (`COUNTED`), so a
+request it hands on to the view is never counted twice.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 
 from django.core.cache import cache
 from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
 
 _PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+#: Attribute of the Django request holding the count the early cache answer already made.
+COUNTED = "_socialmetrics_anon_count"
 
 
 def parse_rate(rate: str | None) -> tuple[int, int] | None:
@@ -25,6 +33,45 @@ def parse_rate(rate: str | None) -> tuple[int, int] | None:
         return None
     number, _, period = rate.partition("/")
     return int(number), _PERIODS[period.strip()[:1].lower()]
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """The current window of one client's counter."""
+
+    key: str
+    number: int  # requests allowed per window
+    period: int  # seconds
+    ends: float  # epoch seconds
+
+    def allows(self, count: int | None) -> bool:
+        return count is None or count <= self.number  # None: cache unavailable, never refuse
+
+
+def anon_window(request, scope: str = "anon") -> Window | None:
+    """The window an anonymous request counts in (`request`: Django's or REST framework's), or
+    None when the scope is not throttled."""
+    limit = parse_rate(api_settings.DEFAULT_THROTTLE_RATES.get(scope))
+    if limit is None:
+        return None
+    number, period = limit
+    window = int(time.time() // period)
+    ident = BaseThrottle().get_ident(request)
+    return Window(key=f"throttle:{scope}:{ident}:{window}", number=number, period=period,
+                  ends=(window + 1) * period)  # fmt: skip
+
+
+def count_request(window: Window) -> int | None:
+    """Add one to the window's counter; the new count, or None if the cache is unavailable."""
+    try:
+        return cache.incr(window.key)
+    except ValueError:  # first request of the window
+        if cache.add(window.key, 1, timeout=window.period + 1):
+            return 1
+        try:
+            return cache.incr(window.key)
+        except ValueError:
+            return 1
 
 
 class AnonRateThrottle(BaseThrottle):
@@ -36,30 +83,18 @@ class AnonRateThrottle(BaseThrottle):
     def allow_request(self, request, view) -> bool:
         if request.user is not None and request.user.is_authenticated:
             return True
-        limit = parse_rate(api_settings.DEFAULT_THROTTLE_RATES.get(self.scope))
-        if limit is None:
+        window = anon_window(request, self.scope)
+        if window is None:
             return True
-        number, period = limit
-        now = time.time()
-        window = int(now // period)
-        key = f"throttle:{self.scope}:{self.get_ident(request)}:{window}"
-        try:
-            count = cache.incr(key)
-        except ValueError:  # first request of the window
-            count = 1 if cache.add(key, 1, timeout=period + 1) else _incr_or_one(key)
-        if count is None:  # cache unavailable: never refuse because of it
+        django_request = getattr(request, "_request", request)
+        if hasattr(django_request, COUNTED):
+            count = getattr(django_request, COUNTED)
+        else:
+            count = count_request(window)
+        if window.allows(count):
             return True
-        if count > number:
-            self._wait = (window + 1) * period - now
-            return False
-        return True
+        self._wait = window.ends - time.time()
+        return False
 
     def wait(self) -> float | None:
         return None if self._wait is None else float(max(1, math.ceil(self._wait)))
-
-
-def _incr_or_one(key: str) -> int | None:
-    try:
-        return cache.incr(key)
-    except ValueError:
-        return 1

@@ -41,6 +41,8 @@ MIDDLEWARE = [
     "socialmetrics.middleware.PerformanceMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Anonymous cache hits of the read API are answered here, before sessions and REST framework.
+    "socialmetrics.api.response_cache.CachedReadMiddleware",
     "django.middleware.gzip.GZipMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
