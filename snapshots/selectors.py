@@ -20,9 +20,10 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connections
 from django.db.models import Case, CharField, Count, F, Max, Min, Q, QuerySet, Sum, Value, When
-from django.db.models.functions import Concat
+from django.db.models.functions import Concat, Lower
 
 from accounts.models import Account
+from accounts.selectors import account_id_by_handle
 from socialmetrics import cache as generations
 
 from .models import AccountLatest, Snapshot
@@ -157,12 +158,27 @@ def summary_totals(*, queryset: QuerySet[AccountLatest]) -> dict:
 HISTORY_SERIES = ("followers", "engagement", "following", "posts", "likes", "comments", "shares", "views")
 
 
+class AccountChanged(Exception):
+    """`history_series` was told which platform and handle the account has, and it has not."""
+
+
 def history_series(
-    *, account_id: int, date_from: dt.date | None = None, date_to: dt.date | None = None
+    *,
+    account_id: int,
+    date_from: dt.date | None = None,
+    date_to: dt.date | None = None,
+    expect: tuple[str, str] | None = None,
 ) -> dict[str, list]:
     """One query: the account's daily series, oldest first, with ``None`` on the days without a
-    snapshot between its first and last day in the range (a chart shows a gap, not invented data)."""
+    snapshot between its first and last day in the range (a chart shows a gap, not invented data).
+
+    `expect` = (platform, lower-case handle) checks in the same query that the account still has
+    them (a remembered id may have gone stale); AccountChanged if it has not."""
     queryset = Snapshot.objects.filter(account_id=account_id)
+    if expect is not None:
+        queryset = queryset.alias(_handle=Lower("account__handle")).filter(
+            account__platform=expect[0], _handle=expect[1]
+        )
     if date_from is not None:
         queryset = queryset.filter(date__gte=date_from)
     if date_to is not None:
@@ -170,17 +186,20 @@ def history_series(
     rows = list(queryset.order_by("date").values_list("date", *HISTORY_SERIES))
     series: dict[str, list] = {"dates": [], **{name: [] for name in HISTORY_SERIES}}
     if not rows:
+        if expect is not None and account_id_by_handle(platform=expect[0], handle=expect[1]) != account_id:
+            raise AccountChanged
         return series
-    by_date = {row[0]: row[1:] for row in rows}
-    empty = (None,) * len(HISTORY_SERIES)
-    day, last = rows[0][0], rows[-1][0]
-    columns = [series[name] for name in HISTORY_SERIES]
+    first = rows[0][0]
+    days = (rows[-1][0] - first).days + 1
+    if days != len(rows):  # gaps: a row of None on each missing day
+        filled: list[tuple] = [(None,) * (len(HISTORY_SERIES) + 1)] * days
+        for row in rows:
+            filled[(row[0] - first).days] = row
+        rows = filled
     one_day = dt.timedelta(days=1)
-    while day <= last:
-        series["dates"].append(day.isoformat())
-        for column, value in zip(columns, by_date.get(day, empty), strict=True):
-            column.append(value)
-        day += one_day
+    series["dates"] = [(first + one_day * i).isoformat() for i in range(days)]
+    for name, column in zip(HISTORY_SERIES, list(zip(*rows, strict=True))[1:], strict=True):
+        series[name] = list(column)
     return series
 
 

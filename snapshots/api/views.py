@@ -29,6 +29,7 @@ from accounts.selectors import account_id_by_handle
 from snapshots.filters import GridFilter, SummaryFilter
 from snapshots.models import AccountLatest, Snapshot
 from snapshots.selectors import (
+    AccountChanged,
     GridCursor,
     grid_export_csv_copy,
     grid_export_rows,
@@ -221,9 +222,16 @@ class HistoryView(CachedReadMixin, APIView):
 
     def _serve(self, request, key, account_id: int, date_from, date_to, *, verify: bool):
         def build() -> Response:
-            if verify and account_id_by_handle(platform=key[0], handle=key[1]) != account_id:
-                raise _StaleAccountId
-            return Response(history_series(account_id=account_id, date_from=date_from, date_to=date_to))
+            try:
+                series = history_series(
+                    account_id=account_id,
+                    date_from=date_from,
+                    date_to=date_to,
+                    expect=key if verify else None,
+                )
+            except AccountChanged:
+                raise _StaleAccountId from None
+            return Response(series)
 
         return self.cached(request, build=build, spec=self.cache_spec(request, self.kwargs, account_id))
 

@@ -132,7 +132,33 @@ def test_a_remembered_id_that_went_stale_is_looked_up_again(api, today, django_a
     assert api.get("/api/history/x/nasa").status_code == 200  # remembers nasa -> first
     first.delete()
     history(account("nasa"), days=2, end=today)
-    with django_assert_num_queries(3):  # the stale id checked, the account looked up, its series
+    # The series checked against the handle (nothing), the id checked alone, the account looked up,
+    # its series.
+    with django_assert_num_queries(4):
         assert len(api.get("/api/history/x/nasa").json()["dates"]) == 2
     with django_assert_num_queries(0):
         assert len(api.get("/api/history/x/nasa").json()["dates"]) == 2
+
+
+def test_a_miss_for_a_remembered_account_is_one_query(api, today, django_assert_num_queries):
+    from socialmetrics import cache as generations
+
+    nasa = account("nasa")
+    history(nasa, days=3, end=today)
+    assert api.get("/api/history/x/nasa").status_code == 200
+    generations.bump_data([nasa.pk])
+    with django_assert_num_queries(1):  # the series, checked in the same query against the handle
+        response = api.get("/api/history/X/@NASA")
+    assert response["X-Cache"] == "MISS"
+    assert len(response.json()["dates"]) == 3
+
+
+def test_a_remembered_account_renamed_is_not_served_under_its_old_handle(api, today):
+    nasa = account("nasa")
+    history(nasa, days=3, end=today)
+    assert api.get("/api/history/x/nasa").status_code == 200
+    from accounts.services import account_update
+
+    account_update(account=nasa, handle="nasa_hq")
+    assert api.get("/api/history/x/nasa").status_code == 404
+    assert len(api.get("/api/history/x/nasa_hq").json()["dates"]) == 3
