@@ -22,7 +22,7 @@ from django.db import connections
 from django.db.models import Case, CharField, Count, F, Max, Min, Q, QuerySet, Sum, Value, When
 from django.db.models.functions import Concat, Lower
 
-from accounts.models import Account
+from accounts.models import Account, Organization
 from accounts.selectors import account_id_by_handle
 from socialmetrics import cache as generations
 
@@ -54,21 +54,22 @@ _SUMMARY_HEADS_MAX = 200_000
 
 
 def summary_body(*, queryset: QuerySet[AccountLatest]) -> bytes:
-    """/api/summary as JSON bytes, by platform then handle, in one query.
+    """/api/summary as JSON bytes, by platform then handle, in two queries.
 
     Each latest row carries its values pre-rendered (`summary_json`); the account half is rendered
     once per process and remembered (its key is its content). No ORDER BY in SQL: the database
     then joins by hashing (about 3x faster on 10,000 accounts) and Python sorts the short tuples.
-    The rows are fetched straight from the cursor, without a Python object per value beyond the
-    driver's. Byte for byte what JSONRenderer writes.
+    Organization names come from their own small query rather than a join repeating them on every
+    row. The rows are fetched straight from the cursor. Byte for byte what JSONRenderer writes.
     """
     values = queryset.order_by().values_list(
-        "account__platform", "account__handle", "account__organization__name", "summary_json"
+        "account__platform", "account__handle", "account__organization_id", "summary_json"
     )
     sql, params = values.query.sql_with_params()
     with connections[values.db].cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
+    org_names = dict(Organization.objects.using(values.db).values_list("pk", "name")) if rows else {}
     rows.sort(key=itemgetter(1))  # two stable single-key sorts: faster than one on (platform, handle)
     rows.sort(key=itemgetter(0))
     heads = _SUMMARY_HEADS
@@ -76,7 +77,8 @@ def summary_body(*, queryset: QuerySet[AccountLatest]) -> bytes:
         heads.clear()
     parts: list[str] = []
     append = parts.append
-    for platform, handle, org, rendered in rows:
+    for platform, handle, org_id, rendered in rows:
+        org = org_names.get(org_id)
         head = heads.get((platform, handle, org))
         if head is None:
             org_json = "null" if org is None else _json_str(org)

@@ -91,11 +91,13 @@ def test_bad_filters_are_400_naming_the_parameter(api, query, field):
     assert response.json()["error"]["field"] == field
 
 
-def test_one_query_whatever_the_number_of_accounts(api, today, django_assert_num_queries):
+def test_two_queries_whatever_the_number_of_accounts(api, today, django_assert_num_queries):
     for i in range(30):
         history(account(f"acc{i}", organization=f"Org {i % 3}"), days=2, end=today)
-    with django_assert_num_queries(1):
-        assert len(api.get("/api/summary?platform=x").json()) == 30
+    with django_assert_num_queries(2):  # the latest rows, the organizations' names
+        body = api.get("/api/summary?platform=x").json()
+    assert len(body) == 30
+    assert {row["org_name"] for row in body} == {"Org 0", "Org 1", "Org 2"}
     with django_assert_num_queries(0):  # the cached response
         assert api.get("/api/summary?platform=x")["X-Cache"] == "HIT"
 
@@ -163,3 +165,17 @@ def test_the_fast_rendering_is_the_json_renderers(api, today):
     expected = JSONRenderer().render(api.get("/api/summary").json(), "application/json", {})
     assert fast == expected
     assert b"\\u2028" in fast
+
+
+def test_a_renamed_organization_or_account_shows_at_once(api, today):
+    nasa = account("nasa", organization="NASA")
+    history(nasa, days=1, end=today)
+    assert api.get("/api/summary").json()[0]["org_name"] == "NASA"
+    organization = nasa.organization
+    organization.name = "National Aeronautics"
+    organization.save()
+    assert api.get("/api/summary").json()[0]["org_name"] == "National Aeronautics"
+    nasa.refresh_from_db()
+    nasa.handle = "NASA_HQ"
+    nasa.save()
+    assert [row["handle"] for row in api.get("/api/summary").json()] == ["NASA_HQ"]
