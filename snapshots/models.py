@@ -120,6 +120,44 @@ class AccountLatest(models.Model):
         return f"latest of {self.account_id} ({self.date})"
 
 
+class SnapshotDateCount(models.Model):
+    """How many snapshots each date has: the unfiltered grid's total and where its pages start.
+
+    Written only by database triggers on the snapshot table (migration 0003), so it is exact after
+    every kind of write: the upsert service, COPY, bulk and cascading deletes, a save that moves a
+    snapshot to another day, TRUNCATE. On PostgreSQL a transaction's changes wait in
+    `SnapshotDateCountChange` and reach this table as it commits; on SQLite (one writer at a time)
+    the triggers update it directly. `manage.py rebuild_grid_counts` recomputes it.
+    """
+
+    date = models.DateField(primary_key=True)
+    snapshot_count = models.BigIntegerField()
+
+    def __str__(self) -> str:
+        return f"{self.snapshot_count} snapshots on {self.date}"
+
+
+class SnapshotDateCountChange(models.Model):
+    """PostgreSQL: what an open transaction added (+) to or removed (-) from a date's snapshots.
+
+    One row per write statement and date, tagged with the transaction's id and visible only to it
+    until its commit, when a deferred trigger folds its rows into `SnapshotDateCount` in one
+    statement (dates in order) and deletes them. So concurrent writers never wait on each other
+    before they commit, and a long import never updates a count twice (updating one row N times
+    in one transaction costs O(N^2) in PostgreSQL). Empty between transactions.
+    """
+
+    txid = models.BigIntegerField()
+    date = models.DateField()
+    change = models.BigIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["txid"], name="snapshot_date_change_txid_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.change:+} snapshots on {self.date} (transaction {self.txid})"
+
+
 class PostType(models.TextChoices):
     POST = "post", "Post"
     REPLY = "reply", "Reply"

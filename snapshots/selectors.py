@@ -19,14 +19,27 @@ from operator import itemgetter
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connections
-from django.db.models import Case, CharField, Count, F, Max, Min, Q, QuerySet, Sum, Value, When
+from django.db.models import (
+    BigIntegerField,
+    Case,
+    CharField,
+    Count,
+    F,
+    Func,
+    Max,
+    Q,
+    QuerySet,
+    Sum,
+    Value,
+    When,
+)
 from django.db.models.functions import Concat, Lower
 
 from accounts.models import Account, Organization
 from accounts.selectors import account_id_by_handle
 from socialmetrics import cache as generations
 
-from .models import AccountLatest, Snapshot
+from .models import AccountLatest, Snapshot, SnapshotDateCount, SnapshotDateCountChange
 from .services import GROWTH_PERIODS
 
 # --- Summary and totals ---------------------------------------------------------------------------
@@ -207,12 +220,19 @@ def history_series(
 
 # --- The grid (and the CSV export) ----------------------------------------------------------------
 #
-# In the default order (newest date, then platform, then handle) a page is read one date at a time:
-# the rows of one date in (platform, handle) order come from the account index, probing the
-# (account, date) unique index, so page 1 reads about 50 index entries instead of sorting a whole
-# day of joined rows. Which date a page starts on comes from the number of rows per date, counted
-# newest first only as far as the deepest page asked for, and kept in the cache under the grid's
-# generation token (so it is counted once per data change and filter set, never per page).
+# In the default order (newest date, then platform, then handle) a page is read one date at a time,
+# so no query sorts more than one day of rows. Which date a page starts on, and how many rows of
+# that date it skips, come from the number of rows per date. For the unfiltered grid these are
+# the counts the database's own triggers keep (`SnapshotDateCount`, migration 0003): exact after
+# any write, read in the same request (one row per date), so never cached and never stale. A
+# filtered grid counts its dates in one query, kept in the cache under the grid's generation token
+# (counted once per data change and filter set, never per page).
+#
+# Inside a date, the rows in (platform, handle) order come from the account index, probing the
+# (account, date) unique index: page 1 reads about 50 index entries instead of sorting a whole day
+# of joined rows. A page deep inside its date first picks its 50 accounts from the date's index
+# entries and the accounts alone, from the nearer end of the day (its count is known), so no
+# query reads or sorts a whole day of snapshot rows.
 
 GRID_COLUMNS = (
     "account__platform",
@@ -229,8 +249,13 @@ GRID_COLUMNS = (
 #: Newest date first, then platform, then handle: unique per row, so pages never overlap.
 GRID_DEFAULT_ORDER = ("-date", "account__platform", "account__handle")
 _IN_DATE_ORDER = ("account__platform", "account__handle")
+_IN_DATE_REVERSED = ("-account__platform", "-account__handle")
 #: A page spanning more dates than this reads the rest with one range query.
 _DATES_ONE_BY_ONE = 3
+#: From this many rows into a date, a page picks its accounts first (see `_rows_of_date`).
+_PICK_ACCOUNTS_FROM = 1000
+#: Where migration 0003 installs the triggers that keep `SnapshotDateCount`.
+_MAINTAINED_VENDORS = ("postgresql", "sqlite")
 
 
 def grid_queryset() -> QuerySet[Snapshot]:
@@ -244,8 +269,8 @@ def _in_default_order(queryset: QuerySet[Snapshot]) -> bool:
 @dataclass(frozen=True, slots=True)
 class GridTotal:
     count: int
-    #: True when `count` is the database's estimate of the table size rather than a count.
-    estimated: bool
+    #: True when `count` is an estimate. Every total is counted now (kept for the API's field).
+    estimated: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,90 +279,47 @@ class GridPage:
     total: GridTotal
 
 
-@dataclass
-class _DateCounts:
-    """Rows per date of one filtered grid, newest first, counted down to `floor` (inclusive)."""
+class _OwnTransactionId(Func):
+    """PostgreSQL: the id of the current transaction, or NULL while it has written nothing."""
 
-    total: GridTotal
-    newest: dt.date | None
-    oldest: dt.date | None
-    counts: list[tuple[dt.date, int]]
-    floor: dt.date | None  # None: nothing counted yet
-
-    @property
-    def complete(self) -> bool:
-        return self.newest is None or (self.floor is not None and self.floor <= self.oldest)
-
-    @property
-    def counted(self) -> int:
-        return sum(n for _, n in self.counts)
+    function = "txid_current_if_assigned"
+    template = "%(function)s()"
+    output_field = BigIntegerField()
 
 
-def _table_estimate(queryset: QuerySet) -> int | None:
-    connection = connections[queryset.db]
-    if connection.vendor != "postgresql":
-        return None
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass", [Snapshot._meta.db_table]
-        )
-        row = cursor.fetchone()
-    return int(row[0]) if row and row[0] is not None else None
+def grid_date_counts(*, using: str = "default") -> list[tuple[dt.date, int]]:
+    """Every date with snapshots and how many it has, newest first, from the counts the database's
+    triggers keep: exact whatever was written a moment before. One query over a row per date;
+    inside a transaction on PostgreSQL, the same query adds the changes it has not committed yet."""
+    connection = connections[using]
+    counts = SnapshotDateCount.objects.using(using).values_list("date", "snapshot_count")
+    if connection.vendor == "postgresql" and (connection.in_atomic_block or not connection.get_autocommit()):
+        changes = SnapshotDateCountChange.objects.using(using).filter(txid=_OwnTransactionId())
+        totals: dict[dt.date, int] = {}
+        for date, n in counts.union(changes.values_list("date", "change"), all=True):
+            totals[date] = totals.get(date, 0) + n
+        return sorted(((date, n) for date, n in totals.items() if n > 0), reverse=True)
+    return list(counts.filter(snapshot_count__gt=0).order_by("-date"))
 
 
 def _per_date(queryset: QuerySet[Snapshot]) -> list[tuple[dt.date, int]]:
     return sorted(queryset.values("date").annotate(n=Count("*")).values_list("date", "n"), reverse=True)
 
 
-class _GridStats:
-    """The total and the per-date counts of one filtered grid, kept in the cache per generation.
-
-    The first request of a generation counts every date in one query (the exact total), except an
-    unfiltered grid on PostgreSQL larger than SOCIALMETRICS_GRID_ESTIMATE_ABOVE: it reports the
-    planner's estimate as the total and counts dates only as deep as pages are asked for.
-    """
-
-    def __init__(self, queryset: QuerySet[Snapshot]) -> None:
-        self.queryset = queryset.order_by()
-        token = generations.generations([generations.GRID])[generations.GRID]
-        digest = hashlib.blake2b(str(self.queryset.query).encode(), digest_size=16).hexdigest()
-        self.key = f"grid-dates:{token}:{digest}"
-        self.data: _DateCounts | None = cache.get(self.key)
-        self.changed = self.data is None
-        if self.data is not None:
-            return
-        estimate = None if self.queryset.query.where else _table_estimate(self.queryset)
-        if estimate is not None and estimate > settings.SOCIALMETRICS_GRID_ESTIMATE_ABOVE:
-            bounds = self.queryset.aggregate(newest=Max("date"), oldest=Min("date"))
-            self.data = _DateCounts(
-                total=GridTotal(count=estimate, estimated=True), counts=[], floor=None, **bounds
-            )
-        else:
-            counts = _per_date(self.queryset)
-            self.data = _DateCounts(
-                total=GridTotal(count=sum(n for _, n in counts), estimated=False),
-                newest=counts[0][0] if counts else None,
-                oldest=counts[-1][0] if counts else None,
-                counts=counts,
-                floor=counts[-1][0] if counts else None,
-            )
-
-    def cover(self, rows: int) -> None:
-        """Count dates, newest first, until `rows` rows are counted or every date is (1 day, then
-        4, 16, 64...: a few queries however deep the page)."""
-        data = self.data
-        span = 1
-        while not data.complete and data.counted < rows:
-            high = data.newest if data.floor is None else data.floor - dt.timedelta(days=1)
-            low = max(high - dt.timedelta(days=span - 1), data.oldest)
-            data.counts += _per_date(self.queryset.filter(date__gte=low, date__lte=high))
-            data.floor = low
-            self.changed = True
-            span *= 4
-
-    def save(self) -> None:
-        if self.changed:
-            cache.set(self.key, self.data, timeout=settings.SOCIALMETRICS_CACHE_TIMEOUTS["grid"])
+def _date_counts(queryset: QuerySet[Snapshot]) -> list[tuple[dt.date, int]]:
+    """(date, rows) of the filtered grid, newest first: the maintained counts when unfiltered, else
+    counted in one query once per grid generation and filter set (kept in the cache)."""
+    queryset = queryset.order_by()
+    if not queryset.query.where and connections[queryset.db].vendor in _MAINTAINED_VENDORS:
+        return grid_date_counts(using=queryset.db)
+    token = generations.generations([generations.GRID])[generations.GRID]
+    digest = hashlib.blake2b(str(queryset.query).encode(), digest_size=16).hexdigest()
+    key = f"grid-date-counts:{token}:{digest}"
+    counts = cache.get(key)
+    if counts is None:
+        counts = _per_date(queryset)
+        cache.set(key, counts, timeout=settings.SOCIALMETRICS_CACHE_TIMEOUTS["grid"])
+    return counts
 
 
 def _rows_of_date(
@@ -347,50 +329,71 @@ def _rows_of_date(
     offset: int = 0,
     limit: int,
     after: tuple[str, str] | None = None,
+    rows_in_date: int | None = None,
 ) -> list[tuple]:
+    """Rows of one date in (platform, handle) order: `limit` of them from `offset`, or after the
+    row `after`. Given the date's number of rows, a deep offset picks the page's accounts first."""
     queryset = queryset.filter(date=date)
     if after is not None:
         platform, handle = after
         queryset = queryset.filter(
             Q(account__platform__gt=platform) | Q(account__platform=platform, account__handle__gt=handle)
         )
-    return list(queryset.order_by(*_IN_DATE_ORDER).values_list(*GRID_COLUMNS)[offset : offset + limit])
+    end = offset + limit if rows_in_date is None else min(offset + limit, rows_in_date)
+    if end <= offset:
+        return []
+    if rows_in_date is None or offset < _PICK_ACCOUNTS_FROM:
+        return list(queryset.order_by(*_IN_DATE_ORDER).values_list(*GRID_COLUMNS)[offset:end])
+    # Deep inside the day: pick the page's accounts from the date's index entries and the accounts
+    # alone, counting from the nearer end of the day (a sort bounded to at most half of it), then
+    # read those rows only.
+    accounts = queryset.values("account_id")
+    if rows_in_date - offset < offset:
+        picked = accounts.order_by(*_IN_DATE_REVERSED)[rows_in_date - end : rows_in_date - offset]
+    else:
+        picked = accounts.order_by(*_IN_DATE_ORDER)[offset:end]
+    rows = queryset.filter(account_id__in=picked).order_by(*_IN_DATE_ORDER)
+    return list(rows.values_list(*GRID_COLUMNS))
 
 
-def _rows_from_dates(queryset, *, dates: list[dt.date], offset: int, limit: int) -> list[tuple]:
-    """Rows of consecutive counted dates (newest first), skipping `offset` rows of the first."""
+def _rows_from_dates(
+    queryset: QuerySet[Snapshot], *, dates: list[tuple[dt.date, int]], offset: int, limit: int
+) -> list[tuple]:
+    """Rows of consecutive counted (date, rows) (newest first), skipping `offset` rows of the first."""
     rows: list[tuple] = []
-    for index, date in enumerate(dates):
+    for index, (date, count) in enumerate(dates):
         if len(rows) >= limit:
             break
         if index == _DATES_ONE_BY_ONE:  # many sparse dates: the rest in one query
-            rest = queryset.filter(date__lte=date, date__gte=dates[-1]).order_by(*GRID_DEFAULT_ORDER)
+            rest = queryset.filter(date__lte=date, date__gte=dates[-1][0]).order_by(*GRID_DEFAULT_ORDER)
             rows += list(rest.values_list(*GRID_COLUMNS)[: limit - len(rows)])
             break
         rows += _rows_of_date(
-            queryset, date=date, offset=offset if index == 0 else 0, limit=limit - len(rows)
+            queryset,
+            date=date,
+            offset=offset if index == 0 else 0,
+            limit=limit - len(rows),
+            rows_in_date=count,
         )
     return rows
 
 
 def grid_page(*, queryset: QuerySet[Snapshot], offset: int, limit: int) -> GridPage:
     """A page of (platform, handle, org_name, date, followers, engagement, posts, likes, comments,
-    shares) rows in the queryset's order, and the total.
+    shares) rows in the queryset's order, and the exact total.
 
-    Default order: one query per page, one per date when a page spans dates (at most three, then one
-    range query), once this generation's per-date counts are in the cache; making them costs one
-    query (an unfiltered grid past the estimate threshold: two, plus one per 4x deeper page).
-    Any other order: one OFFSET query, which sorts the filtered rows.
+    Default order: the per-date counts (unfiltered: one query over the maintained counts; filtered:
+    from the cache, or one query once per generation), then one query per date the page spans (at
+    most three, then one range query), however deep the page.
+    Any other order: the counts (for the total), then one OFFSET query, which sorts the filtered rows.
     """
-    stats = _GridStats(queryset)
+    counts = _date_counts(queryset)
+    total = GridTotal(count=sum(n for _, n in counts))
     if not _in_default_order(queryset):
-        stats.save()
-        return GridPage(
-            rows=list(queryset.values_list(*GRID_COLUMNS)[offset : offset + limit]), total=stats.data.total
-        )
-    stats.cover(offset + limit)
+        rows = queryset.values_list(*GRID_COLUMNS)[offset : offset + limit] if offset < total.count else []
+        return GridPage(rows=list(rows), total=total)
     skip, first = offset, None
-    for index, (_, count) in enumerate(stats.data.counts):
+    for index, (_, count) in enumerate(counts):
         if skip < count:
             first = index
             break
@@ -398,14 +401,13 @@ def grid_page(*, queryset: QuerySet[Snapshot], offset: int, limit: int) -> GridP
     rows: list[tuple] = []
     if first is not None:
         span, needed = [], skip + limit
-        for date, count in stats.data.counts[first:]:
-            span.append(date)
+        for date, count in counts[first:]:
+            span.append((date, count))
             needed -= count
             if needed <= 0:
                 break
         rows = _rows_from_dates(queryset, dates=span, offset=skip, limit=limit)
-    stats.save()
-    return GridPage(rows=rows, total=stats.data.total)
+    return GridPage(rows=rows, total=total)
 
 
 @dataclass(frozen=True, slots=True)

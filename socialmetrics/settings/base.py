@@ -265,7 +265,3 @@ SOCIALMETRICS_CACHE_TIMEOUTS = {
     "history": env.int("SOCIALMETRICS_CACHE_HISTORY_SECONDS", default=600),
     "accounts": env.int("SOCIALMETRICS_CACHE_ACCOUNTS_SECONDS", default=900),
 }
-# An unfiltered grid on PostgreSQL reports the planner's row estimate as its total (and says so)
-# once the snapshot table holds more rows than this; below it, or filtered, the total is counted
-# once per cache generation.
-SOCIALMETRICS_GRID_ESTIMATE_ABOVE = env.int("SOCIALMETRICS_GRID_ESTIMATE_ABOVE", default=1_000_000)

@@ -3,7 +3,6 @@
 import datetime as dt
 
 import pytest
-from django.db import connection
 
 from accounts.models import Platform
 from snapshots.services import SnapshotRow, snapshot_upsert_many
@@ -173,20 +172,28 @@ def test_cursor_page_cost_does_not_grow_with_depth(api, grid, django_assert_max_
     assert costs[1:4] == costs[4:7]
 
 
-def test_the_total_is_counted_once_per_data_generation(api, grid, django_assert_num_queries):
-    estimate = 1 if connection.vendor == "postgresql" else 0  # the planner's estimate is read first
-    with django_assert_num_queries(2 + estimate):  # the rows per date (the total), the page
+def test_the_unfiltered_grid_reads_the_maintained_counts_each_time(api, grid, django_assert_num_queries):
+    with django_assert_num_queries(2):  # the rows per date (the total), the page
         api.get("/api/grid?per_page=3")
-    with django_assert_num_queries(1):  # another page: its rows only
+    with django_assert_num_queries(2):  # never cached: the counts the triggers keep, then the rows
         assert api.get("/api/grid?per_page=3&page=3").json()["pagination"]["total"] == 9
-    with django_assert_num_queries(2):  # a page spanning two dates: a query for each
+    with django_assert_num_queries(3):  # a page spanning two dates: a query for each
         assert len(api.get("/api/grid?per_page=4&page=2").json()["data"]) == 4
     with django_assert_num_queries(0):
         assert api.get("/api/grid?per_page=3&page=3")["X-Cache"] == "HIT"
-    with django_assert_num_queries(2):  # another filter: counted once
+    with django_assert_num_queries(2):  # another order: the counts (the total), its rows
+        api.get("/api/grid?per_page=2&ordering=followers")
+
+
+def test_a_filtered_total_is_counted_once_per_data_generation(api, grid, django_assert_num_queries):
+    with django_assert_num_queries(2):  # the rows per date (the total), the page
         api.get("/api/grid?per_page=2&platform=x")
+    with django_assert_num_queries(1):  # another page: its rows only
+        assert api.get("/api/grid?per_page=2&page=2&platform=x").json()["pagination"]["total"] == 6
     with django_assert_num_queries(1):  # another order: its rows only, the same counts
         api.get("/api/grid?per_page=2&platform=x&ordering=followers")
+    with django_assert_num_queries(2):  # another filter: counted once
+        api.get("/api/grid?per_page=1&platform=youtube")
 
 
 def test_pages_across_dates_match_one_big_page(api, grid):
@@ -199,18 +206,10 @@ def test_pages_across_dates_match_one_big_page(api, grid):
         assert [row for page in pages for row in page] == whole, per_page
 
 
-@pytest.mark.postgres
-def test_an_unfiltered_total_beyond_the_threshold_is_an_estimate_and_says_so(
-    api, grid, settings, django_assert_num_queries
-):
-    settings.SOCIALMETRICS_GRID_ESTIMATE_ABOVE = -1
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE snapshots_snapshot")
-    whole = api.get("/api/grid?per_page=100&platform=x,youtube").json()["data"]
-    with django_assert_num_queries(4):  # the estimate, the newest and oldest dates, one date counted, rows
-        body = api.get("/api/grid?per_page=2").json()
-    assert body["pagination"]["total_estimated"] is True
-    assert body["data"] == whole[:2]
-    pages = [api.get(f"/api/grid?per_page=2&page={p}").json()["data"] for p in range(1, 6)]
-    assert [row for page in pages for row in page] == whole
-    assert api.get("/api/grid?platform=x").json()["pagination"]["total_estimated"] is False
+def test_the_unfiltered_total_is_exact_right_after_a_write(api, grid, today):
+    assert api.get("/api/grid").json()["pagination"]["total"] == 9
+    snapshot_upsert_many(rows=[SnapshotRow(account_id=grid["alpha"].pk, date=today + dt.timedelta(days=1))])
+    body = api.get("/api/grid?per_page=2").json()
+    assert body["pagination"]["total"] == 10
+    assert body["pagination"]["total_estimated"] is False
+    assert keys(body)[0] == ("x", "alpha", (today + dt.timedelta(days=1)).isoformat())

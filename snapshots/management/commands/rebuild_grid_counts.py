@@ -1,0 +1,88 @@
+"""Recompute the number of snapshots per date that the grid reads (`SnapshotDateCount`).
+
+    manage.py rebuild_grid_counts [--dry-run]
+
+Database triggers keep these counts exact on every write, whatever path it takes (migration 0003).
+This command restores them if the triggers were bypassed: triggers disabled during a restore
+(`session_replication_role = replica`, `ALTER TABLE ... DISABLE TRIGGER`), or a raw fix of the
+counts table. With --dry-run it only compares the counts with the snapshots and lists the dates
+that differ.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+from django.core.management.base import BaseCommand
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db.models import Count
+
+from snapshots.models import Snapshot, SnapshotDateCount, SnapshotDateCountChange
+from snapshots.selectors import grid_date_counts
+
+
+def date_count_differences(*, using: str = DEFAULT_DB_ALIAS) -> list[tuple[dt.date, int, int]]:
+    """(date, maintained count, actual count) of every date where the two differ, newest first."""
+    stored = dict(grid_date_counts(using=using))
+    actual = dict(
+        Snapshot.objects.using(using)
+        .order_by()
+        .values("date")
+        .annotate(n=Count("*"))
+        .values_list("date", "n")
+    )
+    return [
+        (date, stored.get(date, 0), actual.get(date, 0))
+        for date in sorted(stored.keys() | actual.keys(), reverse=True)
+        if stored.get(date, 0) != actual.get(date, 0)
+    ]
+
+
+def date_counts_rebuild(*, using: str = DEFAULT_DB_ALIAS) -> int:
+    """Replace the counts with a fresh count of the snapshots; returns the number of dates.
+
+    On PostgreSQL the snapshot table is locked against writes (reads go on) while it is counted,
+    so no write can slip in between the count and its replacement.
+    """
+    counts = SnapshotDateCount._meta.db_table
+    changes = SnapshotDateCountChange._meta.db_table
+    snapshots = Snapshot._meta.db_table
+    connection = connections[using]
+    with transaction.atomic(using=using), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(f"LOCK TABLE {snapshots} IN SHARE MODE")
+        cursor.execute(f"DELETE FROM {counts}")
+        cursor.execute(f"DELETE FROM {changes}")  # none outside a writing transaction, but for sure
+        cursor.execute(
+            f"INSERT INTO {counts} (date, snapshot_count) "
+            f"SELECT date, count(*) FROM {snapshots} GROUP BY date"
+        )
+        return cursor.rowcount
+
+
+class Command(BaseCommand):
+    help = "Recompute the number of snapshots per date (the grid's total and page positions)."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="Only compare the maintained counts with the snapshots and list the dates that differ.",
+        )
+        parser.add_argument(
+            "--database", default=DEFAULT_DB_ALIAS, help="The database to work on (default: default)."
+        )
+
+    def handle(self, *args, dry_run: bool, database: str, verbosity: int, **options):
+        started = time.perf_counter()
+        if dry_run:
+            differences = date_count_differences(using=database)
+            for date, stored, actual in differences if verbosity >= 1 else ():
+                self.stdout.write(f"{date.isoformat()}: {stored} counted, {actual} snapshots")
+            message = f"{len(differences)} dates differ." if differences else "Every date's count is right."
+            self.stdout.write(self.style.WARNING(message) if differences else self.style.SUCCESS(message))
+            return
+        dates = date_counts_rebuild(using=database)
+        elapsed = time.perf_counter() - started
+        self.stdout.write(self.style.SUCCESS(f"Recounted the snapshots of {dates} dates in {elapsed:.1f} s."))
