@@ -18,9 +18,13 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import queue
+import threading
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import islice
+from operator import itemgetter
 
 from accounts.platforms import InvalidProfileURL, UnknownPlatform, normalize_platform, parse_profile_url
 from accounts.selectors import account_ids_by_keys
@@ -37,7 +41,9 @@ SNAPSHOT_REQUIRED = ("platform", "handle", "date", "followers")
 ORGANIZATION_COLUMNS = ("organization", "org_name", "org")
 #: Errors listed in a report; the rest are counted in `skipped` only.
 MAX_LISTED_ERRORS = 1000
-BATCH_SIZE = 2000
+BATCH_SIZE = 10_000
+#: The largest count the database stores (bigint).
+MAX_COUNT = 2**63 - 1
 
 
 class CsvFileError(ValueError):
@@ -98,7 +104,7 @@ def _records(reader) -> Iterator[tuple[int, list[str]]]:
     """(first line of the record, cells) for every non-empty record after the header."""
     line = reader.line_num + 1
     for cells in reader:
-        if any(c.strip() for c in cells):
+        if "".join(cells).strip():
             yield line, cells
         line = reader.line_num + 1
 
@@ -241,6 +247,8 @@ class _SnapshotReader:
                     raise _RowInvalid(name, str(exc)) from None
                 values[name] = parsed.value
                 rounded = rounded or parsed.rounded
+            if values[name] is not None and values[name] > MAX_COUNT:
+                raise _RowInvalid(name, f"{raw!r} is too large (at most {MAX_COUNT:,}).")
         if all(v is None for v in values.values()):
             raise _RowInvalid(None, "The row has no numbers.")
         return _PendingRow(
@@ -254,35 +262,123 @@ class _SnapshotReader:
         )
 
 
-def _import_snapshots(*, records, header: list[str], labels: dict[str, str]) -> CsvImportReport:
-    report = CsvImportReport(kind=SNAPSHOTS)
-    reader = _SnapshotReader(header=header, labels=labels)
-    known: dict[tuple[str, str], int] = {}
+_FAST_DIGITS = 18  # a number this long fits in a bigint
 
-    def rows() -> Iterator[SnapshotRow]:
-        """Valid rows, read and resolved to accounts a batch at a time; bad ones are reported."""
-        while batch := list(islice(records, BATCH_SIZE)):
-            pending: list[_PendingRow] = []
-            for line, cells in batch:
+
+class _FastPath:
+    """Rows like those the file has already shown to be valid: an account spelling and a date seen
+    before and digits-only numbers become a SnapshotRow without the full check (the common case).
+    Anything else (a new spelling or date, a rounded or malformed number) goes to the full check."""
+
+    def __init__(self, *, header: list[str]) -> None:
+        index = {name: i for i, name in enumerate(header) if name}
+        self.width = len(header)
+        self.platform, self.handle, self.date = index["platform"], index["handle"], index["date"]
+        columns = [index[name] for name in METRIC_FIELDS if name in index]
+        self.numbers = itemgetter(*columns, columns[0])  # always a tuple, even of one column
+        #: Where each column's number goes among METRIC_FIELDS, when the file lacks some of them.
+        self.slots = (
+            None
+            if len(columns) == len(METRIC_FIELDS)
+            else [METRIC_FIELDS.index(name) for name in METRIC_FIELDS if name in index]
+        )
+        self.keys: dict[tuple[str, str], tuple[str, str]] = {}  # (platform, handle) cells -> account key
+        self.dates: dict[str, dt.date] = {}  # date cell -> day (valid and not in the future)
+
+    def row(self, cells: list[str]) -> tuple[tuple[str, str], SnapshotRow] | None:
+        """(account key, row with its account id still 0), or None: the row needs the full check."""
+        if len(cells) != self.width:
+            return None
+        key = self.keys.get((cells[self.platform], cells[self.handle]))
+        day = self.dates.get(cells[self.date])
+        if key is None or day is None:
+            return None
+        raw = self.numbers(cells)[:-1]
+        digits = "".join(raw)
+        if not (digits.isdigit() and digits.isascii()):  # only ASCII digits, and at least one number
+            return None
+        if max(map(len, raw)) > _FAST_DIGITS:
+            return None
+        values = [int(x) if x else None for x in raw] if "" in raw else list(map(int, raw))
+        if self.slots is not None:
+            values, given = [None] * len(METRIC_FIELDS), values
+            for slot, value in zip(self.slots, given, strict=True):
+                values[slot] = value
+        return key, SnapshotRow(0, day, *values, Source.CSV, Precision.EXACT)
+
+    def learn(self, cells: list[str], row: _PendingRow) -> None:
+        """Remember what a row that passed the full check showed to be valid."""
+        if len(cells) == self.width:  # (extra or missing cells keep going to the full check)
+            self.keys[(cells[self.platform], cells[self.handle])] = row.key
+            self.dates[cells[self.date]] = row.date
+
+
+@dataclass
+class _ReadBatch:
+    """A batch of records read and checked (no database involved), in file order."""
+
+    rows: list[tuple[int, tuple[str, str], SnapshotRow]] = field(default_factory=list)  # line, key, row
+    errors: list[tuple[int, str | None, str]] = field(default_factory=list)  # line, column, message
+    #: How each account the batch names through the full check was first named (to create it).
+    first: dict[tuple[str, str], _PendingRow] = field(default_factory=dict)
+
+
+def _read_batches(*, records, header: list[str], labels: dict[str, str]) -> Iterator[_ReadBatch]:
+    reader = _SnapshotReader(header=header, labels=labels)
+    fast = _FastPath(header=header)
+    while batch := list(islice(records, BATCH_SIZE)):
+        read = _ReadBatch()
+        for line, cells in batch:
+            hit = fast.row(cells)
+            if hit is None:
                 try:
-                    pending.append(reader.read(line, cells))
+                    pending = reader.read(line, cells)
                 except _RowInvalid as exc:
                     column = labels.get(exc.column, exc.column) if exc.column else None
-                    report.reject(line=line, column=column, message=exc.message)
-            report.accounts_created += _resolve_accounts(pending=pending, known=known)
-            for row in pending:
-                if row.key not in known:  # only if its creation was refused
-                    report.reject(
-                        line=row.line, column=labels["handle"], message="The account could not be created."
-                    )
+                    read.errors.append((line, column, exc.message))
                     continue
-                yield SnapshotRow(
-                    account_id=known[row.key],
-                    date=row.date,
-                    source=Source.CSV,
-                    precision=Precision.ROUNDED if row.rounded else Precision.EXACT,
-                    **row.values,
-                )
+                fast.learn(cells, pending)
+                read.first.setdefault(pending.key, pending)
+                hit = pending.key, _snapshot_row(pending)
+            read.rows.append((line, *hit))
+        yield read
+
+
+def _import_snapshots(*, records, header: list[str], labels: dict[str, str]) -> CsvImportReport:
+    report = CsvImportReport(kind=SNAPSHOTS)
+    known: dict[tuple[str, str], int] = {}  # account key -> id
+
+    def rows() -> Iterator[SnapshotRow]:
+        """Valid rows resolved to accounts a batch at a time; bad ones are reported. The file is read
+        and checked on a helper thread meanwhile (pure Python), while this one writes."""
+        with _ahead(_read_batches(records=records, header=header, labels=labels)) as batches:
+            for read in batches:
+                for line, column, message in read.errors:
+                    report.reject(line=line, column=column, message=message)
+                out: list[SnapshotRow] = []
+                # Rows of accounts not resolved yet wait for the batch's one look-up. Every row of such
+                # an account waits, so an account's rows keep their order (the last of a day wins).
+                waiting: list[tuple[int, tuple[str, str], SnapshotRow]] = []
+                for item in read.rows:
+                    account_id = known.get(item[1])
+                    if account_id is None:
+                        waiting.append(item)
+                    else:
+                        item[2].account_id = account_id
+                        out.append(item[2])
+                if waiting:
+                    first = [p for key, p in read.first.items() if key not in known]
+                    report.accounts_created += _resolve_accounts(pending=first, known=known)
+                for line, key, snapshot in waiting:
+                    account_id = known.get(key)
+                    if account_id is None:  # only if its creation was refused
+                        report.reject(
+                            line=line, column=labels["handle"], message="The account could not be created."
+                        )
+                        continue
+                    snapshot.account_id = account_id
+                    out.append(snapshot)
+                yield from out
 
     # One transaction; the latest rows are refreshed once at the end for every account touched.
     result = snapshot_upsert_many(rows=rows(), batch_size=BATCH_SIZE, per_batch=False)
@@ -290,6 +386,65 @@ def _import_snapshots(*, records, header: list[str], labels: dict[str, str]) -> 
     report.updated += result.updated
     report.unchanged += result.unchanged
     return report
+
+
+_END = object()
+
+
+@contextmanager
+def _ahead(items: Iterator, *, depth: int = 1) -> Iterator[Iterator]:
+    """Iterate `items` on a helper thread, at most `depth` items ahead of the consumer, so reading the
+    file overlaps the database's work on the previous batch. The helper must not use the database
+    (it would get a connection, and a transaction, of its own). Its exceptions reach the consumer;
+    leaving the block stops it."""
+    ready: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put((item, None)):
+                    return
+            put((_END, None))
+        except BaseException as exc:  # handed to the consumer, which raises it
+            put((_END, exc))
+
+    def consume() -> Iterator:
+        while True:
+            item, error = ready.get()
+            if error is not None:
+                raise error
+            if item is _END:
+                return
+            yield item
+
+    helper = threading.Thread(target=produce, name="csv-import-reader", daemon=True)
+    helper.start()
+    try:
+        yield consume()
+    finally:
+        stop.set()
+        helper.join()
+
+
+def _snapshot_row(row: _PendingRow) -> SnapshotRow:
+    """The row's values, its account id to be filled in."""
+    return SnapshotRow(
+        account_id=0,
+        date=row.date,
+        source=Source.CSV,
+        precision=Precision.ROUNDED if row.rounded else Precision.EXACT,
+        **row.values,
+    )
 
 
 def _resolve_accounts(*, pending: list[_PendingRow], known: dict[tuple[str, str], int]) -> int:

@@ -1,18 +1,19 @@
 """Writes to snapshots: every write path goes through here.
 
 `snapshot_upsert_many` upserts on (account, date) in batches, so running an import or a collection
-twice never duplicates a row; it refreshes the touched accounts' maintained latest row in the same
-transaction and invalidates the caches once per batch.
+twice never duplicates a row; it refreshes the maintained latest row of the accounts whose latest
+values or growth the write can change (not those of a backfill far behind an account's latest day)
+in the same transaction, and invalidates the caches once per batch.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import islice
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -25,6 +26,9 @@ from .signals import service_write
 #: Growth over N days looks back this many extra days when the exact day is missing.
 GROWTH_TOLERANCE_DAYS = 2
 GROWTH_PERIODS = (1, 7, 30)
+#: A day written more than this many days before an account's latest day changes nothing on its
+#: latest row: neither the latest values nor the earlier days its growth compares with.
+LATEST_REACH_DAYS = max(GROWTH_PERIODS) + GROWTH_TOLERANCE_DAYS
 DEFAULT_BATCH_SIZE = 2000
 _ID_CHUNK = 500
 
@@ -51,13 +55,17 @@ class UpsertResult:
     created: int = 0
     updated: int = 0
     unchanged: int = 0
+    #: Accounts with a row created or changed.
     account_ids: set[int] = field(default_factory=set)
+    #: Those of them whose latest row the write may change (see `latest_reached`).
+    latest_stale: set[int] = field(default_factory=set)
 
     def __iadd__(self, other: UpsertResult) -> UpsertResult:
         self.created += other.created
         self.updated += other.updated
         self.unchanged += other.unchanged
         self.account_ids |= other.account_ids
+        self.latest_stale |= other.latest_stale
         return self
 
 
@@ -89,32 +97,35 @@ def snapshot_upsert_many(
         for batch in _batched(rows, batch_size):
             result += _upsert_batch(batch, refresh=False)
         if result.account_ids:
-            latest_refresh(account_ids=result.account_ids)
+            latest_refresh(account_ids=result.latest_stale)
             generations.invalidate_data(result.account_ids)
     return result
 
 
 _TABLE = Snapshot._meta.db_table
 _WRITE_COLUMNS = ("account_id", "date", *METRIC_FIELDS, "source", "precision", "collected_at")
+_ROW_COLUMNS = ("account_id", "date", *METRIC_FIELDS, "source", "precision")  # what a SnapshotRow gives
+
+
+def _merge_sql(*, new: str, old: str) -> tuple[str, str, str]:
+    """(assignments, stored, wanted) of an update where None keeps the stored value, and a row whose
+    values would not change is left alone (so it is neither rewritten nor counted)."""
+    merged = [f"COALESCE({new}.{n}, {old}.{n})" for n in METRIC_FIELDS]
+    assignments = ", ".join(
+        [f"{n} = {m}" for n, m in zip(METRIC_FIELDS, merged, strict=True)]
+        + [f"source = {new}.source", f"precision = {new}.precision", "collected_at = {now}"]
+    )
+    stored = ", ".join(f"{old}.{n}" for n in (*METRIC_FIELDS, "source", "precision"))
+    wanted = ", ".join([*merged, f"{new}.source", f"{new}.precision"])
+    return assignments, stored, wanted
 
 
 def _upsert_sql(*, values_clause: str, returning: str = "") -> str:
-    """INSERT ... ON CONFLICT (account, date) DO UPDATE where None keeps the stored value, and a row
-    whose values would not change is left alone (so it is neither rewritten nor counted)."""
-    merged = [f"COALESCE(excluded.{n}, {_TABLE}.{n})" for n in METRIC_FIELDS]
-    assignments = ", ".join(
-        [f"{n} = {m}" for n, m in zip(METRIC_FIELDS, merged, strict=True)]
-        + [
-            "source = excluded.source",
-            "precision = excluded.precision",
-            "collected_at = excluded.collected_at",
-        ]
-    )
-    stored = ", ".join(f"{_TABLE}.{n}" for n in (*METRIC_FIELDS, "source", "precision"))
-    wanted = ", ".join([*merged, "excluded.source", "excluded.precision"])
+    """INSERT ... ON CONFLICT (account, date) DO UPDATE (see `_merge_sql`)."""
+    assignments, stored, wanted = _merge_sql(new="excluded", old=_TABLE)
     return (
         f"INSERT INTO {_TABLE} ({', '.join(_WRITE_COLUMNS)}) {values_clause} "
-        f"ON CONFLICT (account_id, date) DO UPDATE SET {assignments} "
+        f"ON CONFLICT (account_id, date) DO UPDATE SET {assignments.format(now='excluded.collected_at')} "
         f"WHERE ({stored}) IS DISTINCT FROM ({wanted}) {returning}"
     )
 
@@ -125,18 +136,63 @@ _PG_STAGE_CREATE = (
     f"{', '.join(f'{n} bigint' for n in METRIC_FIELDS)}, source text, precision text) ON COMMIT DROP"
 )
 _PG_STAGE_COPY = f"COPY {_STAGE} FROM STDIN"
-_RETURNING = "RETURNING account_id, (xmax = 0) AS inserted"
-_PG_UPSERT = _upsert_sql(
-    values_clause=f"SELECT t.*, %s::timestamptz FROM {_STAGE} AS t", returning=_RETURNING
+_PG_ARRAYS = (
+    f"unnest(%(account_id)s::bigint[], %(date)s::date[], "
+    f"{', '.join(f'%({n})s::bigint[]' for n in METRIC_FIELDS)}, %(source)s::text[], %(precision)s::text[]) "
+    f"AS t({', '.join(_ROW_COLUMNS)})"
 )
-_PG_UPSERT_ARRAYS = _upsert_sql(
-    values_clause=(
-        f"SELECT t.*, %s::timestamptz FROM unnest(%s::bigint[], %s::date[], "
-        f"{', '.join(['%s::bigint[]'] * len(METRIC_FIELDS))}, %s::text[], %s::text[]) "
-        f"AS t(account_id, date, {', '.join(METRIC_FIELDS)}, source, precision)"
-    ),
-    returning=_RETURNING,
+#: What a batch's statement returns: one row per account written (created or changed), not per row,
+#: with whether its latest row may change (see `latest_reached`).
+_PG_PER_ACCOUNT = (
+    f"SELECT g.account_id, g.created, g.written, NOT EXISTS (SELECT 1 FROM {AccountLatest._meta.db_table} l "
+    f"WHERE l.account_id = g.account_id AND l.date > g.newest + {LATEST_REACH_DAYS}) "
+    "FROM (SELECT account_id, max(date) AS newest, count(*) FILTER (WHERE created) AS created, "
+    "count(*) AS written FROM w GROUP BY account_id) g"
 )
+
+
+def _pg_split_upsert(source: str) -> str:
+    """The batch's rows (`source`, a FROM item named t) written in one statement without ON CONFLICT:
+    stored rows whose values change are updated, rows not stored yet are inserted plainly. Cheaper
+    than INSERT ... ON CONFLICT, whose speculative insertion costs about half again per new row. A
+    row another transaction inserts meanwhile makes it fail with a unique violation: the caller then
+    runs `_pg_conflict_upsert`'s statement instead."""
+    assignments, stored, wanted = _merge_sql(new="t", old="s")
+    return (
+        f"WITH t AS NOT MATERIALIZED (SELECT * FROM {source}), "
+        f"changed AS (UPDATE {_TABLE} s SET {assignments.format(now='%(now)s')} FROM t "
+        f"WHERE s.account_id = t.account_id AND s.date = t.date AND ({stored}) IS DISTINCT FROM ({wanted}) "
+        f"RETURNING s.account_id, s.date), "
+        f"added AS (INSERT INTO {_TABLE} ({', '.join(_WRITE_COLUMNS)}) "
+        f"SELECT {', '.join(f't.{c}' for c in _ROW_COLUMNS)}, %(now)s FROM t WHERE NOT EXISTS "
+        f"(SELECT 1 FROM {_TABLE} s WHERE s.account_id = t.account_id AND s.date = t.date) "
+        f"RETURNING account_id, date), "
+        f"w AS (SELECT account_id, date, false AS created FROM changed "
+        f"UNION ALL SELECT account_id, date, true FROM added) {_PG_PER_ACCOUNT}"
+    )
+
+
+def _pg_conflict_upsert(source: str) -> str:
+    return (
+        "WITH w AS ("
+        + _upsert_sql(
+            values_clause=f"SELECT {', '.join(f't.{c}' for c in _ROW_COLUMNS)}, %(now)s FROM {source}",
+            returning="RETURNING account_id, date, (xmax = 0) AS created",
+        )
+        + f") {_PG_PER_ACCOUNT}"
+    )
+
+
+_PG_SPLIT_STAGE = _pg_split_upsert(f"{_STAGE} AS t")
+_PG_CONFLICT_STAGE = _pg_conflict_upsert(f"{_STAGE} AS t")
+_PG_CONFLICT_ARRAYS = _pg_conflict_upsert(_PG_ARRAYS)
+#: The statement joins the batch with the 3.6 M-row table on its unique index: the planner, which
+#: costs index look-ups as random reads, would rather scan and hash the whole table.
+_PG_JOINS_BY_INDEX = (
+    "SELECT current_setting('enable_hashjoin'), current_setting('enable_mergejoin'), "
+    "set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)"
+)
+_PG_JOINS_RESTORE = "SELECT set_config('enable_hashjoin', %s, true), set_config('enable_mergejoin', %s, true)"
 #: Batches this large go through COPY; smaller ones travel as arrays in one statement (cheaper
 #: than creating and filling the staging table for a collection run's flush).
 COPY_FROM_ROWS = 4000
@@ -154,43 +210,54 @@ def _upsert_batch(batch: list[SnapshotRow], *, refresh: bool = True) -> UpsertRe
         else:
             result = _upsert_generic(incoming)
         if refresh and result.account_ids:
-            written = set(result.account_ids)
-            latest_refresh(account_ids=written)
-            generations.invalidate_data(written)
+            latest_refresh(account_ids=result.latest_stale)
+            generations.invalidate_data(result.account_ids)
     return result
 
 
 def _upsert_postgresql(rows: list[SnapshotRow]) -> UpsertResult:
-    """One INSERT ... SELECT upserts the batch; RETURNING tells created from updated, and unchanged
-    rows are not returned. The rows travel as arrays, or, for large batches, go to a temporary
-    table by COPY first (the fastest way in)."""
+    """One statement upserts the batch and answers per account. Small batches (a collection run's
+    flush: one day of many accounts) travel as arrays into INSERT ... ON CONFLICT, one round trip.
+    Large ones (imports: many days of each account) go to a temporary table by COPY first (the
+    fastest way in), then into `_pg_split_upsert`, which writes them faster than ON CONFLICT."""
     with connection.cursor() as cursor:
+        params: dict[str, object] = {"now": timezone.now()}
         if len(rows) < COPY_FROM_ROWS:
-            columns = [[r.account_id for r in rows], [r.date for r in rows]]
-            columns += [[getattr(r, n) for r in rows] for n in METRIC_FIELDS]
-            columns += [[r.source for r in rows], [r.precision for r in rows]]
-            cursor.execute(_PG_UPSERT_ARRAYS, [timezone.now(), *columns])
-            return _pg_result(rows, cursor.fetchall())
-        cursor.execute(_PG_STAGE_CREATE)
-        cursor.execute(f"TRUNCATE {_STAGE}")
-        with cursor.cursor.copy(_PG_STAGE_COPY) as copy:
-            for r in rows:
-                copy.write_row(
-                    (r.account_id, r.date, r.followers, r.following, r.posts, r.likes, r.comments,
-                     r.shares, r.views, r.source, r.precision)
-                )  # fmt: skip
-        cursor.execute(_PG_UPSERT, [timezone.now()])
-        return _pg_result(rows, cursor.fetchall())
-
-
-def _pg_result(rows: list[SnapshotRow], returned: list[tuple]) -> UpsertResult:
-    created = sum(1 for _, inserted in returned if inserted)
-    return UpsertResult(
-        created=created,
-        updated=len(returned) - created,
-        unchanged=len(rows) - len(returned),
-        account_ids={account_id for account_id, _ in returned},
+            params["account_id"] = [r.account_id for r in rows]
+            params["date"] = [r.date for r in rows]
+            for name in (*METRIC_FIELDS, "source", "precision"):
+                params[name] = [getattr(r, name) for r in rows]
+            cursor.execute(_PG_CONFLICT_ARRAYS, params)
+            per_account = cursor.fetchall()
+        else:
+            cursor.execute(_PG_STAGE_CREATE)
+            cursor.execute(f"TRUNCATE {_STAGE}")
+            with cursor.cursor.copy(_PG_STAGE_COPY) as copy:
+                write = copy.write_row
+                for r in rows:
+                    write(
+                        (r.account_id, r.date, r.followers, r.following, r.posts, r.likes, r.comments,
+                         r.shares, r.views, r.source, r.precision)
+                    )  # fmt: skip
+            cursor.execute(_PG_JOINS_BY_INDEX)
+            hashjoin, mergejoin, _, _ = cursor.fetchone()
+            try:
+                with transaction.atomic():
+                    cursor.execute(_PG_SPLIT_STAGE, params)
+                    per_account = cursor.fetchall()
+            except IntegrityError:  # another transaction inserted one of these rows meanwhile
+                cursor.execute(_PG_CONFLICT_STAGE, params)
+                per_account = cursor.fetchall()
+            cursor.execute(_PG_JOINS_RESTORE, [hashjoin, mergejoin])
+    result = UpsertResult(
+        account_ids={account_id for account_id, _, _, _ in per_account},
+        latest_stale={account_id for account_id, _, _, stale in per_account if stale},
     )
+    written = sum(n for _, _, n, _ in per_account)
+    result.created = sum(n for _, n, _, _ in per_account)
+    result.updated = written - result.created
+    result.unchanged = len(rows) - written
+    return result
 
 
 def _upsert_generic(incoming: dict[tuple[int, dt.date], SnapshotRow]) -> UpsertResult:
@@ -206,6 +273,7 @@ def _upsert_generic(incoming: dict[tuple[int, dt.date], SnapshotRow]) -> UpsertR
     }
     now = timezone.now()
     params = []
+    newest: dict[int, dt.date] = {}
     for key, row in incoming.items():
         new = (*(getattr(row, n) for n in METRIC_FIELDS), row.source, row.precision)
         old = stored.get(key)
@@ -218,8 +286,11 @@ def _upsert_generic(incoming: dict[tuple[int, dt.date], SnapshotRow]) -> UpsertR
         else:
             result.created += 1
         params.append((row.account_id, row.date, *new, now))
-        result.account_ids.add(row.account_id)
+        if row.account_id not in newest or row.date > newest[row.account_id]:
+            newest[row.account_id] = row.date
     if params:
+        result.account_ids = set(newest)
+        result.latest_stale = latest_reached(written=newest)
         with connection.cursor() as cursor:
             cursor.executemany(_GENERIC_UPSERT, params)
     return result
@@ -367,6 +438,22 @@ def latest_refresh(*, account_ids: Iterable[int]) -> None:
         AccountLatest.objects.filter(account_id__in=gone).delete()
 
 
+def latest_reached(*, written: Mapping[int, dt.date]) -> set[int]:
+    """Of the accounts written (account -> the newest day written), those whose latest row the write
+    may change: the accounts without one, and those whose latest day is at most LATEST_REACH_DAYS
+    after the day written. (On PostgreSQL the upsert statement answers this itself.)"""
+    reach = dt.timedelta(days=LATEST_REACH_DAYS)
+    reached = set(written)
+    ids = sorted(written)
+    for start in range(0, len(ids), _ID_CHUNK):
+        for account_id, day in AccountLatest.objects.filter(
+            account_id__in=ids[start : start + _ID_CHUNK]
+        ).values_list("account_id", "date"):
+            if day - written[account_id] > reach:
+                reached.discard(account_id)
+    return reached
+
+
 def _pg_base(period: int) -> str:
     """The follower count growth over `period` days compares with (as `latest_compute` finds it)."""
     return (
@@ -414,6 +501,9 @@ _PG_LATEST_REFRESH = (
     + " ".join(_pg_base(p) for p in GROWTH_PERIODS)
     + " ON CONFLICT (account_id) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in _PG_LATEST_COLUMNS if c != "account_id")
+    # A row that would not change is not rewritten (a collection repeated the same day).
+    + f" WHERE ({', '.join(f'{_LATEST_TABLE}.{c}' for c in _PG_LATEST_COLUMNS[1:])}) IS DISTINCT FROM "
+    + f"({', '.join(f'excluded.{c}' for c in _PG_LATEST_COLUMNS[1:])})"
 )
 _PG_LATEST_DELETE = (
     f"DELETE FROM {_LATEST_TABLE} d WHERE d.account_id = ANY(%s::bigint[]) "
