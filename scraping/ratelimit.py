@@ -21,6 +21,8 @@ Times are Unix seconds from the injected `clock` (default `time.time`): resets a
 seconds and HTTP dates, and Redis shares them between machines.
 """
 
+from __future__ import annotations
+
 import contextlib
 import email.utils
 import functools
@@ -34,9 +36,11 @@ from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-import httpx
+if TYPE_CHECKING:  # imported where used: a simulated run, which sends no request, never loads it
+    import httpx
 
 logger = logging.getLogger(__name__)
 
@@ -165,6 +169,8 @@ def seconds_until_pacific_midnight(now: float) -> float:
 
 
 def _json_body(response: httpx.Response) -> object:
+    import httpx
+
     try:
         return response.json()
     except (ValueError, UnicodeDecodeError, httpx.ResponseNotRead):

@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from accounts.models import Account
@@ -222,8 +222,8 @@ def run_execute(
     batches: list[tuple[int, str, list[AccountRef]]] = []
     collectors: dict[str, object] = {}
     by_platform: dict[tuple[bool, str], list[AccountRef]] = defaultdict(list)
-    for account in accounts:
-        by_platform[(account.is_core, account.platform)].append(AccountRef.from_account(account))
+    for is_core, ref in accounts:
+        by_platform[(is_core, ref.platform)].append(ref)
     for (is_core, platform), refs in by_platform.items():
         collector = collectors.get(platform) or collectors.setdefault(
             platform, collector_factory(platform, options, days)
@@ -241,6 +241,10 @@ def run_execute(
     caps = {platform: max(1, concurrency.get(platform, FALLBACK_CONCURRENCY)) for platform in collectors}
     scheduler = _Scheduler(ordered, caps)
     workers = max(1, min(options.workers, len(ordered) or 1))
+    if all(getattr(c, "cpu_bound", False) for c in collectors.values()):
+        # Collectors that compute rather than wait (simulated) run no faster on more threads: they
+        # would only take the GIL from this thread, the writer, more often.
+        workers = 1
 
     def work() -> None:  # collectors touch no database: only the calling thread writes
         while (item := scheduler.next()) is not None:
@@ -348,13 +352,13 @@ def _flush(
         if outcome.status != OutcomeStatus.SUCCEEDED or outcome.metrics is None:
             continue
         series = getattr(outcome, "series", None) or [(days[-1], outcome.metrics)]
-        for day, found in series:
-            if found.is_empty():
+        for day, m in series:
+            if m.is_empty():
                 continue  # nothing read is never written as zeros
             rows.append(
                 SnapshotRow(
-                    account_id=outcome.account.id, date=day, source=source, precision=found.precision,
-                    **found.counts(),
+                    outcome.account.id, day, m.followers, m.following, m.posts, m.likes, m.comments,
+                    m.shares, m.views, source, m.precision,
                 )
             )  # fmt: skip
         learned = outcome.metrics.external_id
@@ -376,29 +380,42 @@ def _flush(
 
 
 _OUTCOME_TABLE = CollectionOutcome._meta.db_table
+_OUTCOME_COLUMNS = "run_id, account_id, status, error_message, duration_seconds, attempts"
+_PG_OUTCOMES_COPY = f"COPY {_OUTCOME_TABLE} ({_OUTCOME_COLUMNS}) FROM STDIN"
 _PG_OUTCOMES = (
-    f"INSERT INTO {_OUTCOME_TABLE} (run_id, account_id, status, error_message, duration_seconds, attempts) "
+    f"INSERT INTO {_OUTCOME_TABLE} ({_OUTCOME_COLUMNS}) "
     "SELECT %s, * FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::float8[], %s::int[]) "
     "ON CONFLICT (run_id, account_id) DO NOTHING"
 )
 
 
 def _record_outcomes(run: CollectionRun, outcomes: list[Outcome]) -> None:
-    """One row per account of the run (one statement per flush on PostgreSQL)."""
+    """One row per account of the run (by COPY on PostgreSQL: an account has one outcome per run, so
+    there is nothing to merge; should one be recorded already, the first one stays)."""
     durations = [round(o.duration, 4) if o.duration else None for o in outcomes]
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute(
-                _PG_OUTCOMES,
-                [
-                    run.pk,
-                    [o.account.id for o in outcomes],
-                    [o.status for o in outcomes],
-                    [o.error[:2000] for o in outcomes],
-                    durations,
-                    [o.attempts for o in outcomes],
-                ],
-            )
+            try:
+                with (
+                    transaction.atomic(),
+                    connection.wrap_database_errors,  # psycopg's errors as Django's
+                    cursor.cursor.copy(_PG_OUTCOMES_COPY) as copy,
+                ):
+                    write, run_id = copy.write_row, run.pk
+                    for o, duration in zip(outcomes, durations, strict=True):
+                        write((run_id, o.account.id, o.status, o.error[:2000], duration, o.attempts))
+            except IntegrityError:
+                cursor.execute(
+                    _PG_OUTCOMES,
+                    [
+                        run.pk,
+                        [o.account.id for o in outcomes],
+                        [o.status for o in outcomes],
+                        [o.error[:2000] for o in outcomes],
+                        durations,
+                        [o.attempts for o in outcomes],
+                    ],
+                )
         return
     CollectionOutcome.objects.bulk_create(
         [

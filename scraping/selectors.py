@@ -8,6 +8,7 @@ from django.db.models import QuerySet
 
 from accounts.models import Account
 
+from .collectors.base import AccountRef
 from .models import CollectionRun
 
 
@@ -17,8 +18,9 @@ def collection_accounts(
     account_ids: Iterable[int] = (),
     organization: str = "",
     core_only: bool = False,
-) -> list[Account]:
-    """Active accounts to collect, core accounts first, then by platform and handle."""
+) -> list[tuple[bool, AccountRef]]:
+    """Active accounts to collect as (is core, what a collector needs), core accounts first, then by
+    platform and handle. Plain rows, not model instances: a run reads tens of thousands."""
     qs = Account.objects.filter(is_active=True)
     if platforms := list(platforms):
         qs = qs.filter(platform__in=platforms)
@@ -28,11 +30,12 @@ def collection_accounts(
         qs = qs.filter(organization__name__iexact=organization)
     if core_only:
         qs = qs.filter(is_core=True)
-    return list(
-        qs.order_by("-is_core", "platform", "pk").only(
-            "pk", "platform", "handle", "external_id", "instance_host", "is_core"
-        )
-    )
+    return [
+        (is_core, AccountRef(pk, platform, handle, external_id or None, instance_host))
+        for pk, platform, handle, external_id, instance_host, is_core in qs.order_by(
+            "-is_core", "platform", "pk"
+        ).values_list("pk", "platform", "handle", "external_id", "instance_host", "is_core")
+    ]
 
 
 def run_list(*, limit: int = 20) -> QuerySet[CollectionRun]:

@@ -139,14 +139,27 @@ def is_missing(key: str, day: dt.date) -> bool:
     return (draw & 0xFFFF) / _U16 < MISSING_DAY_RATE
 
 
+#: Growth compounds for this many days either side of EPOCH, then levels off within a year, so no
+#: value outgrows what the database stores however far a --date goes (years 1 to 9999).
+_GROWTH_DAYS = 7300
+_LEVEL_OFF_DAYS = 365
+
+
+def _growth_days(t: int) -> float:
+    if abs(t) <= _GROWTH_DAYS:
+        return t
+    beyond = _LEVEL_OFF_DAYS * math.tanh((abs(t) - _GROWTH_DAYS) / _LEVEL_OFF_DAYS)
+    return math.copysign(_GROWTH_DAYS + beyond, t)
+
+
 def simulate_day(key: str, platform: str, day: dt.date) -> dict:
     """The metrics of one account (`key` = "platform:handle") on one day, and their precision."""
     p = profile(key)
     t = (day - EPOCH).days
     u = _uniforms(_mix(_seed(key) ^ (day.toordinal() * 0xD6E8FEB86659FD93)))
-    events, after_spike = _event_factor(key, t)
+    events, after_spike = _event_factor(key, min(t, _GROWTH_DAYS + _LEVEL_OFF_DAYS))  # spikes stop too
     wobble = 1 + 0.0015 * math.sin(t / 9 + p.wobble_phase)
-    followers = int(p.base_followers * math.exp(p.daily_growth * t) * events * wobble)
+    followers = int(p.base_followers * math.exp(p.daily_growth * _growth_days(t)) * events * wobble)
     rhythm = WEEKLY_RHYTHM[day.weekday()]
     posts_today = int(p.posts_per_day * rhythm * (0.4 + 1.2 * u[0]) + 0.5)
     posts_total = max(0, p.base_posts + int(p.posts_per_day * _MEAN_RHYTHM * t))

@@ -16,8 +16,18 @@ import secrets
 import threading
 from collections.abc import Iterable
 
-from django.core.cache import cache
+from django.conf import settings
+from django.core.cache import cache, caches
 from django.db import transaction
+
+try:  # the one-command bump needs django-redis; any other cache takes set_many
+    from django_redis.cache import RedisCache
+except ImportError:  # pragma: no cover - django-redis is a requirement
+    RedisCache = None
+
+#: Where django-redis logs (and `RedisFailureCounter` counts) the failures it ignores; code that
+#: talks to Redis directly reports its own there too.
+redis_logger = logging.getLogger(getattr(settings, "DJANGO_REDIS_LOGGER", None) or "django_redis.cache")
 
 SUMMARY = "summary"
 GRID = "grid"
@@ -55,10 +65,20 @@ def generations(groups: Iterable[str]) -> dict[str, str]:
 
 
 def bump(groups: Iterable[str]) -> None:
-    """Invalidate every cached entry of these groups with one cache round trip."""
+    """Invalidate every cached entry of these groups with one cache round trip (on Redis one MSET,
+    whatever the number of groups: 10,000 accounts' histories in a collection batch)."""
     tokens = {_KEY.format(g): _new_token() for g in set(groups)}
-    if tokens:
+    if not tokens:
+        return
+    backend = caches["default"]
+    if RedisCache is None or not isinstance(backend, RedisCache):
         cache.set_many(tokens, timeout=None)
+        return
+    client = backend.client
+    try:
+        client.get_client(write=True).mset({client.make_key(k): client.encode(v) for k, v in tokens.items()})
+    except Exception:  # as django-redis does with IGNORE_EXCEPTIONS: logged (and counted), not raised
+        redis_logger.exception("Exception ignored")
 
 
 def bump_data(account_ids: Iterable[int] = ()) -> None:

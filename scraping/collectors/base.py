@@ -13,6 +13,8 @@ raises `WaitTooLong` out of `collect()` (carrying the outcomes already decided) 
 can defer the rest of the platform.
 """
 
+from __future__ import annotations
+
 import contextlib
 import functools
 import re
@@ -20,10 +22,8 @@ import time
 from abc import ABC
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import httpx
-import tenacity
 from django.conf import settings
 from django.utils.module_loading import import_string
 
@@ -32,6 +32,10 @@ from scraping.models import OutcomeStatus
 from scraping.ratelimit import RateLimiter, WaitTooLong, get_limiter
 from snapshots.models import METRIC_FIELDS, Precision
 from socialmetrics.counts import parse_count
+
+if TYPE_CHECKING:  # imported where used: a simulated run, which sends no request, never loads them
+    import httpx
+    import tenacity
 
 DEFAULT_USER_AGENT = "socialmetrics/0.1 (+https://github.com/socialmetrics; audience metrics)"
 DEFAULT_BASE_URLS = {
@@ -81,7 +85,7 @@ class AccountRef:
     instance_host: str = ""
 
     @classmethod
-    def from_account(cls, account) -> "AccountRef":
+    def from_account(cls, account) -> AccountRef:
         return cls(
             id=account.pk,
             platform=account.platform,
@@ -201,7 +205,7 @@ def error_words(data: Any, limit: int = 300) -> str:
 
 
 @contextlib.contextmanager
-def keeping(outcomes: list["Outcome"]) -> Iterator[None]:
+def keeping(outcomes: list[Outcome]) -> Iterator[None]:
     """On WaitTooLong, hand the outcomes already decided to `collect` along with the exception."""
     try:
         yield
@@ -220,6 +224,8 @@ def chunked(items: list, size: int) -> Iterable[list]:
 
 def make_client() -> httpx.Client:
     """An HTTP client with timeouts, pooled connections and our User-Agent."""
+    import httpx
+
     user_agent = getattr(settings, "SOCIALMETRICS_USER_AGENT", "") or DEFAULT_USER_AGENT
     return httpx.Client(
         timeout=httpx.Timeout(15.0, connect=5.0),
@@ -257,6 +263,9 @@ class Collector(ABC):
 
     platform: ClassVar[str]
     batch_size: ClassVar[int] = 1
+    #: True for a collector that computes rather than waits on the network: more threads would not
+    #: make it faster (the runner then uses one worker thread).
+    cpu_bound: ClassVar[bool] = False
     # The limiter key and the SOCIALMETRICS_API_BASE_URLS key; both default to `platform`.
     rate_key: ClassVar[str] = ""
     api: ClassVar[str] = ""
@@ -271,6 +280,8 @@ class Collector(ABC):
         sleep: Callable[[float], None] | None = None,
         max_wait: float = DEFAULT_MAX_WAIT,
     ):
+        import tenacity
+
         self.client = shared_client() if client is None else client
         self.limiter = get_limiter() if limiter is None else limiter
         self.clock = clock or time.monotonic
@@ -436,6 +447,8 @@ class Collector(ABC):
         rate_key: str | None = None,
     ) -> Reply:
         """GET a JSON document through the limiter, with retries. Raises PlatformError or WaitTooLong."""
+        import tenacity
+
         key = rate_key or self.rate_key or self.platform
         retrying = tenacity.Retrying(
             stop=tenacity.stop_after_attempt(self.max_attempts),
@@ -458,6 +471,8 @@ class Collector(ABC):
         return self._backoff(state)
 
     def _attempt(self, key: str, url: str, params, headers) -> tuple[Any, httpx.Response]:
+        import httpx
+
         self.limiter.acquire(key, self.max_wait)
         try:
             with self.limiter.slot(key):

@@ -21,6 +21,8 @@ class SeriesOutcome(Outcome):
 
 class SimulatedCollector:
     batch_size = 500
+    #: Pure Python, no waiting: the runner gives it one worker thread (see `runner.run_execute`).
+    cpu_bound = True
 
     def __init__(self, platform: str, *, days: list[dt.date]):
         self.platform = platform

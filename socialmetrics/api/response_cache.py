@@ -24,7 +24,6 @@ from __future__ import annotations
 import functools
 import gzip
 import hashlib
-import logging
 import re
 import time
 from collections.abc import Callable
@@ -42,15 +41,11 @@ from rest_framework.response import Response
 
 from socialmetrics import cache as generations
 from socialmetrics import metrics
+from socialmetrics.cache import RedisCache, redis_logger
 
 from .permissions import reads_are_public
 from .rendering import PrerenderedJSON
 from .throttling import COUNTED, Window, anon_window, count_request
-
-try:  # the one-round-trip form needs django-redis; any other cache takes the generic path
-    from django_redis.cache import RedisCache
-except ImportError:  # pragma: no cover - django-redis is a requirement
-    RedisCache = None
 
 #: Every cached response depends on this group too; replacing its token empties the response cache.
 API_GROUP = "api"
@@ -72,7 +67,6 @@ LOOKED_UP = "_socialmetrics_looked_up"
 #: session middleware's Vary, the clickjacking middleware's X-Frame-Options).
 _VARY = ("Accept", "Cookie")
 
-redis_logger = logging.getLogger(getattr(settings, "DJANGO_REDIS_LOGGER", None) or "django_redis.cache")
 
 
 @dataclass(frozen=True, slots=True)

@@ -242,3 +242,62 @@ def test_learned_platform_ids_are_remembered(log):
     collect(options=RunOptions(date=DAY), collector_factory=lambda p, o, d: Learning(p, log))
     account.refresh_from_db()
     assert account.external_id == "did:plc:x"
+
+
+def test_an_outcome_already_recorded_is_kept_and_the_rest_are_recorded():
+    """Outcomes go in by COPY on PostgreSQL; one already there for the run (nothing in the runner
+    records an account twice, but a retried flush could) keeps the first and records the others."""
+    accounts = AccountFactory.create_batch(3)
+    run = CollectionRun.objects.create(date=DAY)
+    CollectionOutcome.objects.create(
+        run=run, account=accounts[0], status=OutcomeStatus.FAILED, error_message="first"
+    )
+    refs = [runner.AccountRef(a.pk, a.platform, a.handle) for a in accounts]
+    runner._record_outcomes(
+        run, [Outcome(ref, OutcomeStatus.SUCCEEDED, attempts=1, duration=0.5) for ref in refs]
+    )
+    assert dict(run.outcomes.values_list("account_id", "status")) == {
+        accounts[0].pk: OutcomeStatus.FAILED,
+        accounts[1].pk: OutcomeStatus.SUCCEEDED,
+        accounts[2].pk: OutcomeStatus.SUCCEEDED,
+    }
+    assert run.outcomes.get(account=accounts[1]).duration_seconds == 0.5
+
+
+def test_a_collection_backfilling_an_old_day_keeps_the_latest_rows_right():
+    accounts = AccountFactory.create_batch(4)
+    assert collect(options=RunOptions(date=DAY)).status == RunStatus.COMPLETED
+    latest = {row.account_id: (row.date, row.followers) for row in AccountLatest.objects.all()}
+    old = DAY - dt.timedelta(days=400)
+    assert collect(options=RunOptions(date=old)).status == RunStatus.COMPLETED
+    assert Snapshot.objects.filter(date=old).count() == len(accounts)
+    assert {row.account_id: (row.date, row.followers) for row in AccountLatest.objects.all()} == latest
+    newer = DAY + dt.timedelta(days=1)
+    assert collect(options=RunOptions(date=newer)).status == RunStatus.COMPLETED
+    for row in AccountLatest.objects.all():
+        day_before = Snapshot.objects.get(account_id=row.account_id, date=DAY).followers
+        assert row.date == newer
+        assert row.followers_change_1d == row.followers - day_before
+
+
+def test_collectors_that_compute_rather_than_wait_get_one_worker_thread(log):
+    """Simulated collection is pure Python: threads would only contend with the writer for the GIL.
+    Collectors that wait on the network keep the pool (see the concurrency cap test)."""
+    AccountFactory.create_batch(6, platform=Platform.X)
+    AccountFactory.create_batch(6, platform=Platform.GITHUB)
+    threads: set[str] = set()
+
+    class Computing(FakeCollector):
+        cpu_bound = True
+
+        def collect(self, batch):
+            threads.add(threading.current_thread().name)
+            return super().collect(batch)
+
+    run = collect(
+        options=RunOptions(date=DAY, workers=8),
+        collector_factory=lambda p, o, d: Computing(p, log, delay=0.01),
+    )
+    assert run.accounts_succeeded == 12
+    assert len(threads) == 1
+    assert run.options["workers"] == 8  # what was asked for is recorded as asked

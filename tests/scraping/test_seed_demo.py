@@ -78,3 +78,14 @@ def test_simulation_is_the_same_for_the_same_account_and_day():
     day = dt.date(2026, 11, 1)
     assert simulate_day("x:nasa", "x", day) == simulate_day("x:nasa", "x", day)
     assert simulate_day("x:nasa", "x", day) != simulate_day("x:esa", "x", day)
+
+
+@pytest.mark.parametrize(
+    "day", [dt.date(1, 1, 1), dt.date(1999, 12, 31), dt.date(2099, 12, 30), dt.date(9999, 12, 31)]
+)
+def test_any_date_gives_values_the_database_stores(day):
+    """Growth levels off far from today: no --date makes a number too large for a bigint."""
+    for i in range(200):
+        values = simulate_day(f"x:account{i}", "youtube" if i % 2 else "x", day)
+        for name in ("followers", "following", "posts", "likes", "comments", "shares", "views"):
+            assert values[name] is None or 0 <= values[name] < 2**63, (i, name, values[name])

@@ -17,9 +17,6 @@ import sys
 import time
 
 from django.core.management.base import BaseCommand, CommandError
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
 from accounts.models import Account, Platform
 from scraping.collectors.base import platform_label
@@ -150,6 +147,9 @@ class Command(BaseCommand):
         )
 
     def _with_bar(self, options: RunOptions) -> CollectionRun:
+        from rich.console import Console  # rich only where it draws (a quiet cron run never loads it)
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
         columns = [
             TextColumn("[bold]collecting"),
             BarColumn(),
@@ -185,6 +185,9 @@ class Command(BaseCommand):
     def _summary(self, run: CollectionRun, options: RunOptions) -> None:
         if self.verbosity < 1:
             return
+        from rich.console import Console
+        from rich.table import Table
+
         table = Table(title=f"Collection run {run.pk or '(dry run)'}: {run.mode}, {run.date}, {run.status}")
         for column in ("platform", "succeeded", "failed", "skipped", "deferred"):
             table.add_column(column, justify="left" if column == "platform" else "right")
