@@ -25,9 +25,10 @@ Every figure is printed with its ratio to the baseline measured in the same run 
 shared and absolute times drift) and, where the issue sets one, its target and PASS/MISS.
 
 Writes land on reserved days and are deleted again, so a run can be repeated and leaves the data
-set as it found it: the import on 2000-01-01 onwards, the collection on 1999-12-31 and the freshness
-writers on 2099-12-31. Run it on a database made for benchmarks (bench/generate.py), never on real
-data. Every process it starts (gunicorn, children) is stopped before it exits, even on errors.
+set as it found it: the import on 2000-01-01 onwards, the collections on 2099-12-30 (a new latest
+day) and 1999-12-31 (a past day), the freshness writers on 2099-12-31. Run it on a database made
+for benchmarks (bench/generate.py), never on real data. Every process it starts (gunicorn,
+children) is stopped before it exits, even on errors.
 """
 
 from __future__ import annotations
@@ -66,7 +67,11 @@ SECTIONS = ("seed", "endpoints", "http", "export", "import", "collect", "freshne
 BENCH_PREFIX = "bench"
 #: Reserved days: nothing of the generated data set lies on them. The sections that write delete
 #: what they wrote there, and every run starts by deleting what an interrupted run left on them.
-COLLECT_DATE = dt.date(1999, 12, 31)
+#: The daily run: a day after every account's newest, so it becomes each one's latest (the maintained
+#: latest rows are refreshed, as by the cron run every morning).
+COLLECT_DATE = dt.date(2099, 12, 30)
+#: A backfilled day, far behind every account's latest (nothing to refresh).
+COLLECT_PAST_DATE = dt.date(1999, 12, 31)
 IMPORT_FIRST_DATE = dt.date(2000, 1, 1)
 RESERVED_PAST = (dt.date(1999, 1, 1), dt.date(2000, 12, 31))
 FRESH_DATE = dt.date(2099, 12, 31)
@@ -763,8 +768,8 @@ class Bench:
 
         from scraping.models import CollectionRun
 
-        self.delete_snapshots(Q(date__range=RESERVED_PAST) | Q(date=FRESH_DATE))
-        CollectionRun.objects.filter(date=COLLECT_DATE).delete()
+        self.delete_snapshots(Q(date__range=RESERVED_PAST) | Q(date__in=[FRESH_DATE, COLLECT_DATE]))
+        CollectionRun.objects.filter(date__in=[COLLECT_DATE, COLLECT_PAST_DATE]).delete()
 
     def vacuum(self) -> None:
         """On PostgreSQL, measure the tables as autovacuum keeps them in steady state: a freshly
@@ -1297,54 +1302,65 @@ class Bench:
     # --- collect
 
     def section_collect(self) -> None:
+        raw = self.raw("collect")
+        for date, what, target in (
+            (COLLECT_DATE, "a new latest day", COLLECT_ACCOUNTS_PER_S),
+            (COLLECT_PAST_DATE, "a past day", None),
+        ):
+            result, ceiling = self.collect_once(date)
+            raw[date.isoformat()] = result
+            baseline = f"copy_collect_{date.isoformat()}"
+            self.baselines[baseline] = Baseline(
+                f"psql COPY of the rows the run wrote on {date.isoformat()} (per account)",
+                ceiling,
+                "accounts/s",
+                "" if ceiling else "no psql ceiling on this backend",
+            )
+            total = result["accounts_total"]
+            self.add(
+                Figure(
+                    "collect",
+                    f"collect_metrics --mode simulated, {total:,} accounts, {what}",
+                    total / result["seconds"],
+                    "accounts/s",
+                    baseline=baseline,
+                    target=target,
+                    peak_mb=result["peak_rss_mb"],
+                    detail=f"--date {date.isoformat()}: {result['seconds']:.2f} s "
+                    f"({result['runner_seconds']} s in the runner), "
+                    f"{result['outcomes_recorded']:,} outcomes recorded, {result['workers']} workers",
+                )
+            )
+
+    def collect_once(self, date: dt.date) -> tuple[dict, float | None]:
+        """One `collect_metrics --mode simulated --date DATE` in a subprocess, and the COPY ceiling
+        of the rows it wrote; the day is deleted again (through the services) afterwards."""
         from scraping.models import CollectionRun
 
-        raw = self.raw("collect")
-
         def clean() -> None:
-            self.delete_snapshots(date=COLLECT_DATE)
-            CollectionRun.objects.filter(date=COLLECT_DATE).delete()
+            self.delete_snapshots(date=date)
+            CollectionRun.objects.filter(date=date).delete()
 
         clean()
         try:
-            result = self.run_child("collect", {"date": COLLECT_DATE.isoformat()}, timeout=1800)
+            result = self.run_child("collect", {"date": date.isoformat()}, timeout=1800)
             ceiling = None
             if psql_command():  # COPY of the very rows the run wrote
                 path = self.tmp / "collect-copy.csv"
                 columns = ", ".join(COPY_COLUMNS)
                 _, copied = copy_out_ceiling(
-                    sql=f"SELECT {columns} FROM snapshots_snapshot WHERE date = '{COLLECT_DATE.isoformat()}'",
+                    sql=f"SELECT {columns} FROM snapshots_snapshot WHERE date = '{date.isoformat()}'",
                     tmp=self.tmp,
                     to=str(path),
                 )
                 seconds = copy_in_ceiling(path=path, tmp=self.tmp)
                 ceiling = result["accounts_total"] / seconds if seconds else None
-                raw["copy"] = {"rows": copied, "seconds": seconds}
+                result["copy"] = {"rows": copied, "seconds": seconds}
         finally:
             clean()
-        raw["run"] = result
-        self.baselines["copy_collect"] = Baseline(
-            "psql COPY of the rows the run wrote (per account)",
-            ceiling,
-            "accounts/s",
-            "" if ceiling else "no psql ceiling on this backend",
-        )
         if result["status"] != "completed" or result["outcomes_recorded"] != result["accounts_total"]:
-            raise RuntimeError(f"collection run: {result}")
-        total = result["accounts_total"]
-        self.add(
-            Figure(
-                "collect",
-                f"collect_metrics --mode simulated, {total:,} accounts",
-                total / result["seconds"],
-                "accounts/s",
-                baseline="copy_collect",
-                target=COLLECT_ACCOUNTS_PER_S,
-                peak_mb=result["peak_rss_mb"],
-                detail=f"{result['seconds']:.2f} s ({result['runner_seconds']} s in the runner), "
-                f"{result['outcomes_recorded']:,} outcomes recorded, {result['workers']} workers",
-            )
-        )
+            raise RuntimeError(f"collection run on {date}: {result}")
+        return result, ceiling
 
     # --- freshness
 
