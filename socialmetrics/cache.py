@@ -66,17 +66,20 @@ def generations(groups: Iterable[str]) -> dict[str, str]:
 
 def bump(groups: Iterable[str]) -> None:
     """Invalidate every cached entry of these groups with one cache round trip (on Redis one MSET,
-    whatever the number of groups: 10,000 accounts' histories in a collection batch)."""
-    tokens = {_KEY.format(g): _new_token() for g in set(groups)}
-    if not tokens:
+    whatever the number of groups: 10,000 accounts' histories in a collection batch). The groups
+    share the new token: each still gets a value it never had, which is all a token must be."""
+    keys = {_KEY.format(g) for g in groups}
+    if not keys:
         return
+    token = _new_token()
     backend = caches["default"]
     if RedisCache is None or not isinstance(backend, RedisCache):
-        cache.set_many(tokens, timeout=None)
+        cache.set_many(dict.fromkeys(keys, token), timeout=None)
         return
     client = backend.client
+    value = client.encode(token)
     try:
-        client.get_client(write=True).mset({client.make_key(k): client.encode(v) for k, v in tokens.items()})
+        client.get_client(write=True).mset({client.make_key(k): value for k in keys})
     except Exception:  # as django-redis does with IGNORE_EXCEPTIONS: logged (and counted), not raised
         redis_logger.exception("Exception ignored")
 

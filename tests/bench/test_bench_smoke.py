@@ -8,6 +8,7 @@ section produced its figures and the JSON, never how fast anything was: timings 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import subprocess
@@ -74,7 +75,8 @@ def test_the_raw_figures_and_baselines_are_in_the_json(smoke_run):
     assert all(e["rounds"] and e["bare_rounds"] for e in sections["http"]["raw"]["endpoints"].values())
     assert sections["export"]["raw"]["rows"] == results["meta"]["data"]["snapshots"]
     assert sections["import"]["raw"]["runs"][0]["created"] == sections["import"]["raw"]["rows"]
-    for day in ("2099-12-30", "1999-12-31"):  # a new latest day, a past day
+    next_day = dt.date.fromisoformat(results["meta"]["data"]["last_date"]) + dt.timedelta(days=1)
+    for day in (next_day.isoformat(), "1999-12-31"):  # the daily run, a past day
         assert sections["collect"]["raw"][day]["outcomes_recorded"] == 30
     assert sections["freshness"]["raw"]["checks"] > 0
 
