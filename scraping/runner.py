@@ -296,7 +296,12 @@ def run_execute(
     finally:
         pool.shutdown(wait=status != RunStatus.INTERRUPTED, cancel_futures=True)
         if buffer:
-            _flush(run, buffer, days, source, progress, write)
+            try:
+                _flush(run, buffer, days, source, progress, write)
+            except Exception as exc:  # the record must still say how the run ended
+                logger.exception("writing the last outcomes of run %s failed", run.pk)
+                status = RunStatus.INTERRUPTED
+                run.message = f"the last {len(buffer)} outcomes could not be written: {exc}"
         if on_progress:
             on_progress(progress)
         if status == RunStatus.COMPLETED and not progress.succeeded:
@@ -445,7 +450,7 @@ def _finish(run: CollectionRun, progress: Progress, status: str, write: bool) ->
     run.accounts_failed = progress.failed
     run.accounts_skipped = progress.skipped
     run.by_platform = {p: dict(c) for p, c in progress.by_platform.items()}
-    if status == RunStatus.INTERRUPTED:
+    if status == RunStatus.INTERRUPTED and not run.message:
         run.message = (
             f"interrupted after {progress.done} of {progress.total} accounts; what was collected is kept"
         )

@@ -14,3 +14,11 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+
+# SQLite: the test database is a file, as in production, not Django's default shared in-memory one.
+# In memory, every connection shares one cache, where a write and a read in two threads (a
+# background collection run and the request that follows it) fail at once with "database table is
+# locked" instead of waiting; a file in WAL mode lets readers read while the writer writes.
+_default_db = DATABASES["default"]  # noqa: F405
+if _default_db["ENGINE"] == "django.db.backends.sqlite3":
+    _default_db.setdefault("TEST", {})["NAME"] = str(BASE_DIR / "test-db.sqlite3")  # noqa: F405

@@ -16,26 +16,6 @@ from django.core.management import call_command
 
 from .browser import CHROMIUM_ARGS, DESKTOP, PASSWORD, chromium_path
 
-
-def _serve_one_request_at_a_time_on_sqlite() -> None:
-    """The live server shares the test's in-memory SQLite connection with its request threads;
-    two requests at once on one sqlite3 connection fail ("bad parameter or other API misuse").
-    On SQLite, serve one request at a time (Django then closes each connection, so the browser's
-    parallel requests queue instead of blocking). PostgreSQL keeps the threaded server."""
-    from django.conf import settings
-    from django.core.servers.basehttp import WSGIServer
-    from django.test.testcases import LiveServerThread
-
-    class OneRequestAtATime(WSGIServer):
-        def __init__(self, *args, connections_override=None, **kwargs):
-            super().__init__(*args, **kwargs)
-
-    if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-        LiveServerThread.server_class = OneRequestAtATime
-
-
-_serve_one_request_at_a_time_on_sqlite()
-
 BROWSER_REQUIRED = bool(os.environ.get("CI") or os.environ.get("TEST_SERVICES") == "1")
 
 

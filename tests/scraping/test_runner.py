@@ -170,6 +170,31 @@ def test_an_interrupted_run_keeps_what_it_wrote(log, monkeypatch):
     assert not RunLock.objects.exists()  # the lock was released
 
 
+@pytest.mark.parametrize("mid_run", [False, True])
+def test_a_run_whose_writes_fail_is_recorded_as_ended(log, monkeypatch, mid_run):
+    """Whether the writes fail at a flush during the run (the error goes on up) or at the last one."""
+    from django.db import OperationalError
+
+    def refuse(**kwargs):
+        raise OperationalError("database table is locked: snapshots_snapshot")
+
+    monkeypatch.setattr(runner, "snapshot_upsert_many", refuse)
+    if mid_run:
+        monkeypatch.setattr(runner, "FLUSH_ACCOUNTS", 1)
+    AccountFactory.create_batch(3)
+    options = RunOptions(date=DAY, workers=1)
+    if mid_run:
+        with pytest.raises(OperationalError):
+            collect(options=options, collector_factory=factory_with(log, delay=0.01))
+    else:
+        collect(options=options, collector_factory=factory_with(log))
+    run = CollectionRun.objects.get()
+    assert run.status == RunStatus.INTERRUPTED  # not left "running" for ever
+    assert run.finished_at is not None
+    assert "could not be written" in run.message
+    assert not RunLock.objects.exists()
+
+
 def test_two_runs_cannot_overlap():
     AccountFactory.create_batch(2)
     lock = collection_lock()
