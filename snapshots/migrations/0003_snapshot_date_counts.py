@@ -148,26 +148,26 @@ SQLITE_REVERSE = [
 ]
 
 
-def _run(schema_editor, statements: list[str]) -> None:
-    for statement in statements:
+#: (forward, reverse) statements per database vendor. Elsewhere the table stays empty and unused:
+#: the grid counts dates itself.
+_STATEMENTS = {
+    "postgresql": (POSTGRESQL_FORWARD, POSTGRESQL_REVERSE),
+    "sqlite": (SQLITE_FORWARD, SQLITE_REVERSE),
+}
+
+
+def _run(schema_editor, *, forward: bool) -> None:
+    statements = _STATEMENTS.get(schema_editor.connection.vendor)
+    for statement in (statements[0] if forward else statements[1]) if statements else ():
         schema_editor.execute(statement)
 
 
 def create_triggers(apps, schema_editor):
-    vendor = schema_editor.connection.vendor
-    if vendor == "postgresql":
-        _run(schema_editor, POSTGRESQL_FORWARD)
-    elif vendor == "sqlite":
-        _run(schema_editor, SQLITE_FORWARD)
-    # Elsewhere the table stays empty and unused: the grid counts dates itself.
+    _run(schema_editor, forward=True)
 
 
 def drop_triggers(apps, schema_editor):
-    vendor = schema_editor.connection.vendor
-    if vendor == "postgresql":
-        _run(schema_editor, POSTGRESQL_REVERSE)
-    elif vendor == "sqlite":
-        _run(schema_editor, SQLITE_REVERSE)
+    _run(schema_editor, forward=False)
 
 
 class Migration(migrations.Migration):
