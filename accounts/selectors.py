@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from django.db import connection
 from django.db.models import QuerySet
 from django.db.models.functions import Lower
 
@@ -37,9 +38,17 @@ def account_exists(*, platform: str, handle: str, exclude_id: int | None = None)
 
 
 def account_ids_by_keys(*, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], int]:
-    """Ids of the accounts named by (platform, lower-case handle) keys, in one query (per 500 keys);
-    keys without an account are left out."""
+    """Ids of the accounts named by (platform, lower-case handle) keys; keys without an account are
+    left out. On PostgreSQL one query joins the keys, sent as two arrays, with the (platform,
+    lower(handle)) unique index; elsewhere one query per 500 keys."""
     wanted = set(keys)
+    if not wanted:
+        return {}
+    if connection.vendor == "postgresql":
+        platforms, handles = zip(*wanted, strict=True)
+        with connection.cursor() as cursor:
+            cursor.execute(_PG_IDS_BY_KEYS, [list(platforms), list(handles)])
+            return {(platform, lhandle): pk for pk, platform, lhandle in cursor.fetchall()}
     found: dict[tuple[str, str], int] = {}
     ordered = sorted(wanted)
     for start in range(0, len(ordered), 500):
@@ -52,3 +61,12 @@ def account_ids_by_keys(*, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, s
             if (platform, lhandle) in wanted:
                 found[(platform, lhandle)] = pk
     return found
+
+
+#: LATERAL keeps it to one index look-up per key: given many keys, the planner would rather hash
+#: every account, computing lower(handle) for each.
+_PG_IDS_BY_KEYS = (
+    f"SELECT a.id, k.platform, k.lhandle FROM unnest(%s::text[], %s::text[]) AS k(platform, lhandle) "
+    f"CROSS JOIN LATERAL (SELECT id FROM {Account._meta.db_table} a WHERE a.platform = k.platform "
+    "AND lower(a.handle) = k.lhandle) a"
+)

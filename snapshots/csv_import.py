@@ -4,7 +4,7 @@
   `accounts.services.accounts_import`.
 - Snapshots: ``Platform,Handle,Date,Followers[,Following,Posts,Likes,Comments,Shares,Views]`` (any
   order, any case; other columns such as Organization or Engagement Total are read or ignored), so
-  the grid's own CSV export can be imported back. Written through `snapshot_upsert_many` with
+  the grid's own CSV export can be imported back. Written through `snapshot_upsert_staged` with
   source "csv"; accounts the file names are created if missing.
 
 Numbers may be written "1,234", "1.2K", "15.5k", "3M"; a rounded one is stored with precision
@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from itertools import islice
 from operator import itemgetter
 
+from django.utils import timezone
+
 from accounts.platforms import InvalidProfileURL, UnknownPlatform, normalize_platform, parse_profile_url
 from accounts.selectors import account_ids_by_keys
 from accounts.services import account_spec_from_entry, accounts_import
@@ -33,7 +35,7 @@ from socialmetrics.counts import parse_count
 from socialmetrics.dates import local_today
 
 from .models import METRIC_FIELDS, Precision, Source
-from .services import SnapshotRow, snapshot_upsert_many
+from .services import STAGED_NULL, StagedBatch, snapshot_upsert_staged
 
 ACCOUNTS = "accounts"
 SNAPSHOTS = "snapshots"
@@ -41,7 +43,7 @@ SNAPSHOT_REQUIRED = ("platform", "handle", "date", "followers")
 ORGANIZATION_COLUMNS = ("organization", "org_name", "org")
 #: Errors listed in a report; the rest are counted in `skipped` only.
 MAX_LISTED_ERRORS = 1000
-BATCH_SIZE = 10_000
+BATCH_SIZE = 20_000
 #: The largest count the database stores (bigint).
 MAX_COUNT = 2**63 - 1
 
@@ -263,30 +265,30 @@ class _SnapshotReader:
 
 
 _FAST_DIGITS = 18  # a number this long fits in a bigint
+_EXACT, _ROUNDED = str(Precision.EXACT), str(Precision.ROUNDED)
 
 
 class _FastPath:
     """Rows like those the file has already shown to be valid: an account spelling and a date seen
-    before and digits-only numbers become a SnapshotRow without the full check (the common case).
-    Anything else (a new spelling or date, a rounded or malformed number) goes to the full check."""
+    before and digits-only numbers become a staged line without the full check (the common case),
+    their cells copied as they are. Anything else (a new spelling or date, a rounded or malformed
+    number) goes to the full check."""
 
-    def __init__(self, *, header: list[str]) -> None:
+    def __init__(self, *, header: list[str], tail: str) -> None:
         index = {name: i for i, name in enumerate(header) if name}
+        self.tail = tail  # what follows the numbers in an exact row's text
         self.width = len(header)
         self.platform, self.handle, self.date = index["platform"], index["handle"], index["date"]
         columns = [index[name] for name in METRIC_FIELDS if name in index]
         self.numbers = itemgetter(*columns, columns[0])  # always a tuple, even of one column
         #: Where each column's number goes among METRIC_FIELDS, when the file lacks some of them.
-        self.slots = (
-            None
-            if len(columns) == len(METRIC_FIELDS)
-            else [METRIC_FIELDS.index(name) for name in METRIC_FIELDS if name in index]
-        )
-        self.keys: dict[tuple[str, str], tuple[str, str]] = {}  # (platform, handle) cells -> account key
-        self.dates: dict[str, dt.date] = {}  # date cell -> day (valid and not in the future)
+        self.slots = [METRIC_FIELDS.index(name) for name in METRIC_FIELDS if name in index]
+        self.complete = len(columns) == len(METRIC_FIELDS)
+        self.keys: dict[tuple[str, str], int] = {}  # (platform, handle) cells -> account key
+        self.dates: dict[str, str] = {}  # date cell -> ISO day (valid and not in the future)
 
-    def row(self, cells: list[str]) -> tuple[tuple[str, str], SnapshotRow] | None:
-        """(account key, row with its account id still 0), or None: the row needs the full check."""
+    def row(self, cells: list[str]) -> tuple[int, str, str] | None:
+        """(account key, ISO day, the row's staged text), or None: the row needs the full check."""
         if len(cells) != self.width:
             return None
         key = self.keys.get((cells[self.platform], cells[self.handle]))
@@ -299,35 +301,50 @@ class _FastPath:
             return None
         if max(map(len, raw)) > _FAST_DIGITS:
             return None
-        values = [int(x) if x else None for x in raw] if "" in raw else list(map(int, raw))
-        if self.slots is not None:
-            values, given = [None] * len(METRIC_FIELDS), values
-            for slot, value in zip(self.slots, given, strict=True):
-                values[slot] = value
-        return key, SnapshotRow(0, day, *values, Source.CSV, Precision.EXACT)
+        if self.complete and "" not in raw:
+            numbers = "\t".join(raw)
+        else:
+            values = [STAGED_NULL] * len(METRIC_FIELDS)
+            for slot, value in zip(self.slots, raw, strict=True):
+                values[slot] = value or STAGED_NULL
+            numbers = "\t".join(values)
+        return key, day, f"\t{day}\t{numbers}{self.tail}"
 
-    def learn(self, cells: list[str], row: _PendingRow) -> None:
+    def learn(self, cells: list[str], key: int, day: str) -> None:
         """Remember what a row that passed the full check showed to be valid."""
         if len(cells) == self.width:  # (extra or missing cells keep going to the full check)
-            self.keys[(cells[self.platform], cells[self.handle])] = row.key
-            self.dates[cells[self.date]] = row.date
+            self.keys[(cells[self.platform], cells[self.handle])] = key
+            self.dates[cells[self.date]] = day
+
+
+def _staged_text(day: str, row: _PendingRow, *, collected_at: str) -> str:
+    numbers = "\t".join(
+        STAGED_NULL if (value := row.values.get(name)) is None else str(value) for name in METRIC_FIELDS
+    )
+    return f"\t{day}\t{numbers}\t{Source.CSV}\t{_ROUNDED if row.rounded else _EXACT}\t{collected_at}\n"
 
 
 @dataclass
 class _ReadBatch:
-    """A batch of records read and checked (no database involved), in file order."""
+    """A batch of records read and checked (no database involved)."""
 
-    rows: list[tuple[int, tuple[str, str], SnapshotRow]] = field(default_factory=list)  # line, key, row
+    #: The rows as `StagedBatch.rows` holds them: the last row of an account-day wins.
+    rows: dict[tuple[int, str], tuple[int, str]] = field(default_factory=dict)
     errors: list[tuple[int, str | None, str]] = field(default_factory=list)  # line, column, message
-    #: How each account the batch names through the full check was first named (to create it).
-    first: dict[tuple[str, str], _PendingRow] = field(default_factory=dict)
+    #: The accounts first named in this batch: account key -> the first row naming it (to find or
+    #: create the account).
+    first: dict[int, _PendingRow] = field(default_factory=dict)
 
 
-def _read_batches(*, records, header: list[str], labels: dict[str, str]) -> Iterator[_ReadBatch]:
+def _read_batches(
+    *, records, header: list[str], labels: dict[str, str], collected_at: str
+) -> Iterator[_ReadBatch]:
     reader = _SnapshotReader(header=header, labels=labels)
-    fast = _FastPath(header=header)
+    fast = _FastPath(header=header, tail=f"\t{Source.CSV}\t{_EXACT}\t{collected_at}\n")
+    account_keys: dict[tuple[str, str], int] = {}  # (platform, lower-case handle) -> account key
     while batch := list(islice(records, BATCH_SIZE)):
         read = _ReadBatch()
+        rows = read.rows
         for line, cells in batch:
             hit = fast.row(cells)
             if hit is None:
@@ -337,51 +354,40 @@ def _read_batches(*, records, header: list[str], labels: dict[str, str]) -> Iter
                     column = labels.get(exc.column, exc.column) if exc.column else None
                     read.errors.append((line, column, exc.message))
                     continue
-                fast.learn(cells, pending)
-                read.first.setdefault(pending.key, pending)
-                hit = pending.key, _snapshot_row(pending)
-            read.rows.append((line, *hit))
+                key = account_keys.get(pending.key)
+                if key is None:
+                    key = account_keys[pending.key] = len(account_keys)
+                    read.first[key] = pending
+                day = pending.date.isoformat()
+                fast.learn(cells, key, day)
+                hit = key, day, _staged_text(day, pending, collected_at=collected_at)
+            rows[hit[0], hit[1]] = line, hit[2]
         yield read
 
 
 def _import_snapshots(*, records, header: list[str], labels: dict[str, str]) -> CsvImportReport:
     report = CsvImportReport(kind=SNAPSHOTS)
-    known: dict[tuple[str, str], int] = {}  # account key -> id
 
-    def rows() -> Iterator[SnapshotRow]:
-        """Valid rows resolved to accounts a batch at a time; bad ones are reported. The file is read
-        and checked on a helper thread meanwhile (pure Python), while this one writes."""
-        with _ahead(_read_batches(records=records, header=header, labels=labels)) as batches:
-            for read in batches:
+    def batches() -> Iterator[StagedBatch]:
+        """Valid rows with their accounts found or created a batch at a time; bad ones are reported.
+        The file is read and checked on a helper thread meanwhile (pure Python), while this one
+        writes."""
+        collected_at = timezone.now().isoformat()
+        with _ahead(
+            _read_batches(records=records, header=header, labels=labels, collected_at=collected_at)
+        ) as reads:
+            for read in reads:
                 for line, column, message in read.errors:
                     report.reject(line=line, column=column, message=message)
-                out: list[SnapshotRow] = []
-                # Rows of accounts not resolved yet wait for the batch's one look-up. Every row of such
-                # an account waits, so an account's rows keep their order (the last of a day wins).
-                waiting: list[tuple[int, tuple[str, str], SnapshotRow]] = []
-                for item in read.rows:
-                    account_id = known.get(item[1])
-                    if account_id is None:
-                        waiting.append(item)
-                    else:
-                        item[2].account_id = account_id
-                        out.append(item[2])
-                if waiting:
-                    first = [p for key, p in read.first.items() if key not in known]
-                    report.accounts_created += _resolve_accounts(pending=first, known=known)
-                for line, key, snapshot in waiting:
-                    account_id = known.get(key)
-                    if account_id is None:  # only if its creation was refused
-                        report.reject(
-                            line=line, column=labels["handle"], message="The account could not be created."
-                        )
-                        continue
-                    snapshot.account_id = account_id
-                    out.append(snapshot)
-                yield from out
+                accounts, created = _resolve_accounts(first=read.first)
+                report.accounts_created += created
+                yield StagedBatch(rows=read.rows, accounts=accounts)
 
     # One transaction; the latest rows are refreshed once at the end for every account touched.
-    result = snapshot_upsert_many(rows=rows(), batch_size=BATCH_SIZE, per_batch=False)
+    result = snapshot_upsert_staged(batches=batches())
+    for line in result.unmatched:  # only if an account's creation was refused
+        report.reject(line=line, column=labels["handle"], message="The account could not be created.")
+    report.errors.sort(key=lambda error: error.line)
     report.created += result.created
     report.updated += result.updated
     report.unchanged += result.unchanged
@@ -436,35 +442,21 @@ def _ahead(items: Iterator, *, depth: int = 1) -> Iterator[Iterator]:
         helper.join()
 
 
-def _snapshot_row(row: _PendingRow) -> SnapshotRow:
-    """The row's values, its account id to be filled in."""
-    return SnapshotRow(
-        account_id=0,
-        date=row.date,
-        source=Source.CSV,
-        precision=Precision.ROUNDED if row.rounded else Precision.EXACT,
-        **row.values,
-    )
-
-
-def _resolve_accounts(*, pending: list[_PendingRow], known: dict[tuple[str, str], int]) -> int:
-    """Fill `known` with the ids of the batch's accounts, creating the missing ones; returns how
-    many were created."""
-    unknown = {row.key for row in pending} - known.keys()
-    if not unknown:
-        return 0
-    known.update(account_ids_by_keys(keys=unknown))
-    missing: dict[tuple[str, str], _PendingRow] = {}
-    for row in pending:
-        if row.key not in known:
-            missing.setdefault(row.key, row)
-    if not missing:
-        return 0
-    result = accounts_import(
-        entries=[
-            {"platform": key[0], "handle": row.handle, "organization": row.organization}
-            for key, row in missing.items()
-        ]
-    )
-    known.update(account_ids_by_keys(keys=missing))
-    return result.created
+def _resolve_accounts(*, first: dict[int, _PendingRow]) -> tuple[dict[int, int], int]:
+    """(account key -> account id, accounts created) for the accounts a batch names first, creating
+    the missing ones. An account whose creation is refused is left out."""
+    if not first:
+        return {}, 0
+    by_name = {row.key: key for key, row in first.items()}
+    found = account_ids_by_keys(keys=by_name)
+    missing = {name: first[key] for name, key in by_name.items() if name not in found}
+    created = 0
+    if missing:
+        created = accounts_import(
+            entries=[
+                {"platform": name[0], "handle": row.handle, "organization": row.organization}
+                for name, row in missing.items()
+            ]
+        ).created
+        found.update(account_ids_by_keys(keys=missing))
+    return {by_name[name]: account_id for name, account_id in found.items()}, created

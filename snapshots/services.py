@@ -9,9 +9,10 @@ in the same transaction, and invalidates the caches once per batch.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
+from typing import TYPE_CHECKING
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Max
@@ -22,6 +23,9 @@ from socialmetrics import cache as generations
 
 from .models import METRIC_FIELDS, AccountLatest, Precision, Snapshot, Source
 from .signals import service_write
+
+if TYPE_CHECKING:
+    from psycopg import Copy
 
 #: Growth over N days looks back this many extra days when the exact day is missing.
 GROWTH_TOLERANCE_DAYS = 2
@@ -133,13 +137,18 @@ def _upsert_sql(*, values_clause: str, returning: str = "") -> str:
 _STAGE = "snapshot_upsert_stage"
 _PG_STAGE_CREATE = (
     f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE} (account_id bigint, date date, "
-    f"{', '.join(f'{n} bigint' for n in METRIC_FIELDS)}, source text, precision text) ON COMMIT DROP"
+    f"{', '.join(f'{n} bigint' for n in METRIC_FIELDS)}, source text, precision text, "
+    "collected_at timestamptz) ON COMMIT DROP"
 )
-_PG_STAGE_COPY = f"COPY {_STAGE} FROM STDIN"
+#: The columns a bulk write's COPY gives, in order: those of the staging table, and those of the
+#: snapshot table but its id and the computed engagement.
+_COPY_COLUMNS = _WRITE_COLUMNS
+_PG_COPY_INTO_TABLE = f"COPY {_TABLE} ({', '.join(_COPY_COLUMNS)}) FROM STDIN"
+_PG_COPY_INTO_STAGE = f"COPY {_STAGE} ({', '.join(_COPY_COLUMNS)}) FROM STDIN"
 _PG_ARRAYS = (
-    f"unnest(%(account_id)s::bigint[], %(date)s::date[], "
-    f"{', '.join(f'%({n})s::bigint[]' for n in METRIC_FIELDS)}, %(source)s::text[], %(precision)s::text[]) "
-    f"AS t({', '.join(_ROW_COLUMNS)})"
+    f"(SELECT u.*, %(now)s::timestamptz AS collected_at FROM unnest(%(account_id)s::bigint[], "
+    f"%(date)s::date[], {', '.join(f'%({n})s::bigint[]' for n in METRIC_FIELDS)}, %(source)s::text[], "
+    f"%(precision)s::text[]) AS u({', '.join(_ROW_COLUMNS)})) AS t"
 )
 #: What a batch's statement returns: one row per account written (created or changed), not per row,
 #: with whether its latest row may change (see `latest_reached`).
@@ -148,6 +157,15 @@ _PG_PER_ACCOUNT = (
     f"WHERE l.account_id = g.account_id AND l.date > g.newest + {LATEST_REACH_DAYS}) "
     "FROM (SELECT account_id, max(date) AS newest, count(*) FILTER (WHERE created) AS created, "
     "count(*) AS written FROM w GROUP BY account_id) g"
+)
+#: Per account of a bulk batch (its first and last day in the batch): whether any of its days in
+#: that range is stored already (one index range scan, not one look-up per row), and whether its
+#: latest row may change (as `_PG_PER_ACCOUNT` answers it).
+_PG_BATCH_ACCOUNTS = (
+    f"SELECT r.account_id, EXISTS (SELECT 1 FROM {_TABLE} s WHERE s.account_id = r.account_id "
+    f"AND s.date BETWEEN r.first AND r.last), NOT EXISTS (SELECT 1 FROM {AccountLatest._meta.db_table} l "
+    f"WHERE l.account_id = r.account_id AND l.date > r.last + {LATEST_REACH_DAYS}) "
+    "FROM unnest(%s::bigint[], %s::date[], %s::date[]) AS r(account_id, first, last)"
 )
 
 
@@ -160,11 +178,11 @@ def _pg_split_upsert(source: str) -> str:
     assignments, stored, wanted = _merge_sql(new="t", old="s")
     return (
         f"WITH t AS NOT MATERIALIZED (SELECT * FROM {source}), "
-        f"changed AS (UPDATE {_TABLE} s SET {assignments.format(now='%(now)s')} FROM t "
+        f"changed AS (UPDATE {_TABLE} s SET {assignments.format(now='t.collected_at')} FROM t "
         f"WHERE s.account_id = t.account_id AND s.date = t.date AND ({stored}) IS DISTINCT FROM ({wanted}) "
         f"RETURNING s.account_id, s.date), "
         f"added AS (INSERT INTO {_TABLE} ({', '.join(_WRITE_COLUMNS)}) "
-        f"SELECT {', '.join(f't.{c}' for c in _ROW_COLUMNS)}, %(now)s FROM t WHERE NOT EXISTS "
+        f"SELECT {', '.join(f't.{c}' for c in _WRITE_COLUMNS)} FROM t WHERE NOT EXISTS "
         f"(SELECT 1 FROM {_TABLE} s WHERE s.account_id = t.account_id AND s.date = t.date) "
         f"RETURNING account_id, date), "
         f"w AS (SELECT account_id, date, false AS created FROM changed "
@@ -176,7 +194,7 @@ def _pg_conflict_upsert(source: str) -> str:
     return (
         "WITH w AS ("
         + _upsert_sql(
-            values_clause=f"SELECT {', '.join(f't.{c}' for c in _ROW_COLUMNS)}, %(now)s FROM {source}",
+            values_clause=f"SELECT {', '.join(f't.{c}' for c in _WRITE_COLUMNS)} FROM {source}",
             returning="RETURNING account_id, date, (xmax = 0) AS created",
         )
         + f") {_PG_PER_ACCOUNT}"
@@ -187,12 +205,18 @@ _PG_SPLIT_STAGE = _pg_split_upsert(f"{_STAGE} AS t")
 _PG_CONFLICT_STAGE = _pg_conflict_upsert(f"{_STAGE} AS t")
 _PG_CONFLICT_ARRAYS = _pg_conflict_upsert(_PG_ARRAYS)
 #: The statement joins the batch with the 3.6 M-row table on its unique index: the planner, which
-#: costs index look-ups as random reads, would rather scan and hash the whole table.
+#: costs index look-ups as random reads, would rather scan and hash the whole table. Its estimated
+#: cost also passes the threshold for JIT compilation, which then takes longer (about 30 ms a
+#: batch) than the statement saves by it.
 _PG_JOINS_BY_INDEX = (
-    "SELECT current_setting('enable_hashjoin'), current_setting('enable_mergejoin'), "
-    "set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)"
+    "SELECT current_setting('enable_hashjoin'), current_setting('enable_mergejoin'), current_setting('jit'), "
+    "set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true), "
+    "set_config('jit', 'off', true)"
 )
-_PG_JOINS_RESTORE = "SELECT set_config('enable_hashjoin', %s, true), set_config('enable_mergejoin', %s, true)"
+_PG_JOINS_RESTORE = (
+    "SELECT set_config('enable_hashjoin', %s, true), set_config('enable_mergejoin', %s, true), "
+    "set_config('jit', %s, true)"
+)
 #: Batches this large go through COPY; smaller ones travel as arrays in one statement (cheaper
 #: than creating and filling the staging table for a collection run's flush).
 COPY_FROM_ROWS = 4000
@@ -216,39 +240,91 @@ def _upsert_batch(batch: list[SnapshotRow], *, refresh: bool = True) -> UpsertRe
 
 
 def _upsert_postgresql(rows: list[SnapshotRow]) -> UpsertResult:
-    """One statement upserts the batch and answers per account. Small batches (a collection run's
-    flush: one day of many accounts) travel as arrays into INSERT ... ON CONFLICT, one round trip.
-    Large ones (imports: many days of each account) go to a temporary table by COPY first (the
-    fastest way in), then into `_pg_split_upsert`, which writes them faster than ON CONFLICT."""
+    """Small batches (a collection run's flush: one day of many accounts) travel as arrays into one
+    INSERT ... ON CONFLICT, one round trip. Large ones (imports, backfills: many days of each
+    account) go by COPY (see `_pg_bulk_upsert`)."""
+    now = timezone.now()
+    if len(rows) >= COPY_FROM_ROWS:
+        ranges: dict[int, list[dt.date]] = {}
+        for r in rows:
+            span = ranges.get(r.account_id)
+            if span is None:
+                ranges[r.account_id] = [r.date, r.date]
+            elif r.date < span[0]:
+                span[0] = r.date
+            elif r.date > span[1]:
+                span[1] = r.date
+
+        def write(copy) -> None:
+            write_row = copy.write_row
+            for r in rows:
+                write_row(
+                    (r.account_id, r.date, r.followers, r.following, r.posts, r.likes, r.comments,
+                     r.shares, r.views, r.source, r.precision, now)
+                )  # fmt: skip
+
+        return _pg_bulk_upsert(write=write, ranges=ranges, rows=len(rows))
+    params: dict[str, object] = {"now": now}
+    params["account_id"] = [r.account_id for r in rows]
+    params["date"] = [r.date for r in rows]
+    for name in (*METRIC_FIELDS, "source", "precision"):
+        params[name] = [getattr(r, name) for r in rows]
     with connection.cursor() as cursor:
-        params: dict[str, object] = {"now": timezone.now()}
-        if len(rows) < COPY_FROM_ROWS:
-            params["account_id"] = [r.account_id for r in rows]
-            params["date"] = [r.date for r in rows]
-            for name in (*METRIC_FIELDS, "source", "precision"):
-                params[name] = [getattr(r, name) for r in rows]
-            cursor.execute(_PG_CONFLICT_ARRAYS, params)
-            per_account = cursor.fetchall()
-        else:
-            cursor.execute(_PG_STAGE_CREATE)
-            cursor.execute(f"TRUNCATE {_STAGE}")
-            with cursor.cursor.copy(_PG_STAGE_COPY) as copy:
-                write = copy.write_row
-                for r in rows:
-                    write(
-                        (r.account_id, r.date, r.followers, r.following, r.posts, r.likes, r.comments,
-                         r.shares, r.views, r.source, r.precision)
-                    )  # fmt: skip
-            cursor.execute(_PG_JOINS_BY_INDEX)
-            hashjoin, mergejoin, _, _ = cursor.fetchone()
+        cursor.execute(_PG_CONFLICT_ARRAYS, params)
+        return _per_account_result(cursor.fetchall(), rows=len(rows))
+
+
+def _pg_bulk_upsert(
+    *, write: Callable[[Copy], None], ranges: Mapping[int, Sequence[dt.date | str]], rows: int
+) -> UpsertResult:
+    """Upsert a large batch whose rows `write` gives to a COPY (in `_COPY_COLUMNS`' order); `ranges`
+    gives each account's first and last day in it, and `rows` their number (one per account-day).
+
+    A batch none of whose account-days is stored yet (new history, as most imports and backfills
+    bring) is copied straight into the snapshot table: the fastest way in, with no look-up per row.
+    Otherwise it is copied to a temporary table, and `_pg_split_upsert`'s statement writes it. If
+    another transaction inserted one of its rows meanwhile, `_pg_conflict_upsert`'s does.
+    """
+    ids = list(ranges)
+    firsts, lasts = [str(ranges[a][0]) for a in ids], [str(ranges[a][1]) for a in ids]
+    with connection.cursor() as cursor:
+        cursor.execute(_PG_BATCH_ACCOUNTS, [ids, firsts, lasts])
+        accounts = cursor.fetchall()
+        if not any(stored for _, stored, _ in accounts):
             try:
-                with transaction.atomic():
-                    cursor.execute(_PG_SPLIT_STAGE, params)
-                    per_account = cursor.fetchall()
+                with (
+                    transaction.atomic(),
+                    connection.wrap_database_errors,  # COPY's errors as Django's, as execute's are
+                    cursor.cursor.copy(_PG_COPY_INTO_TABLE) as copy,
+                ):
+                    write(copy)
             except IntegrityError:  # another transaction inserted one of these rows meanwhile
-                cursor.execute(_PG_CONFLICT_STAGE, params)
+                pass
+            else:
+                return UpsertResult(
+                    created=rows,
+                    account_ids=set(ids),
+                    latest_stale={account_id for account_id, _, reached in accounts if reached},
+                )
+        cursor.execute(_PG_STAGE_CREATE)
+        cursor.execute(f"TRUNCATE {_STAGE}")
+        with cursor.cursor.copy(_PG_COPY_INTO_STAGE) as copy:
+            write(copy)
+        cursor.execute(_PG_JOINS_BY_INDEX)
+        settings = cursor.fetchone()[:3]
+        try:
+            with transaction.atomic():
+                cursor.execute(_PG_SPLIT_STAGE)
                 per_account = cursor.fetchall()
-            cursor.execute(_PG_JOINS_RESTORE, [hashjoin, mergejoin])
+        except IntegrityError:
+            cursor.execute(_PG_CONFLICT_STAGE)
+            per_account = cursor.fetchall()
+        cursor.execute(_PG_JOINS_RESTORE, settings)
+    return _per_account_result(per_account, rows=rows)
+
+
+def _per_account_result(per_account: list[tuple], *, rows: int) -> UpsertResult:
+    """The result of a batch of `rows` rows from `_PG_PER_ACCOUNT`'s answer."""
     result = UpsertResult(
         account_ids={account_id for account_id, _, _, _ in per_account},
         latest_stale={account_id for account_id, _, _, stale in per_account if stale},
@@ -256,7 +332,7 @@ def _upsert_postgresql(rows: list[SnapshotRow]) -> UpsertResult:
     written = sum(n for _, _, n, _ in per_account)
     result.created = sum(n for _, n, _, _ in per_account)
     result.updated = written - result.created
-    result.unchanged = len(rows) - written
+    result.unchanged = rows - written
     return result
 
 
@@ -414,7 +490,8 @@ def latest_refresh(*, account_ids: Iterable[int]) -> None:
     transaction). Accounts left with no snapshot lose their latest row.
 
     On PostgreSQL one statement does it in the database (index look-ups per account, no rows
-    travelling to Python); elsewhere `latest_compute` computes the rows and they are upserted.
+    travelling to Python, and none more to find the accounts left with no snapshot); elsewhere
+    `latest_compute` computes the rows and they are upserted.
     """
     ids = set(account_ids)
     if not ids:
@@ -422,7 +499,6 @@ def latest_refresh(*, account_ids: Iterable[int]) -> None:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(_PG_LATEST_REFRESH, [sorted(ids)])
-            cursor.execute(_PG_LATEST_DELETE, [sorted(ids)])
         return
     rows = latest_compute(account_ids=ids)
     if rows:
@@ -488,7 +564,8 @@ def _json_number_sql(column: str) -> str:
 
 
 _PG_LATEST_REFRESH = (
-    f"INSERT INTO {_LATEST_TABLE} ({', '.join(_PG_LATEST_COLUMNS)}) "
+    # What each account's row should be; a null date where the account has no snapshot left.
+    f"WITH c ({', '.join(_PG_LATEST_COLUMNS)}) AS MATERIALIZED ("
     f"SELECT a.id, l.date, {', '.join(f'l.{n}' for n in METRIC_FIELDS)}, l.engagement, l.precision, "
     f"{', '.join(_pg_change(p) for p in GROWTH_PERIODS)}, "
     f"{', '.join(_pg_pct(p) for p in GROWTH_PERIODS)}, "
@@ -496,18 +573,18 @@ _PG_LATEST_REFRESH = (
     f"""{_json_number_sql("engagement")}, ',"posts":', {_json_number_sql("posts")}, """
     f"""',"date":"', to_char(l.date, 'YYYY-MM-DD'), '"') """
     f"FROM unnest(%s::bigint[]) AS a(id) "
-    f"CROSS JOIN LATERAL (SELECT * FROM {_TABLE} s WHERE s.account_id = a.id "
-    f"ORDER BY s.date DESC LIMIT 1) l "
+    f"LEFT JOIN LATERAL (SELECT * FROM {_TABLE} s WHERE s.account_id = a.id "
+    f"ORDER BY s.date DESC LIMIT 1) l ON true "
     + " ".join(_pg_base(p) for p in GROWTH_PERIODS)
+    # The rows of accounts left with no snapshot go, by primary key (there are none after an upsert).
+    + f"), gone AS (DELETE FROM {_LATEST_TABLE} "
+    f"WHERE account_id = ANY(ARRAY(SELECT account_id FROM c WHERE date IS NULL))) "
+    f"INSERT INTO {_LATEST_TABLE} ({', '.join(_PG_LATEST_COLUMNS)}) SELECT * FROM c WHERE date IS NOT NULL"
     + " ON CONFLICT (account_id) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in _PG_LATEST_COLUMNS if c != "account_id")
     # A row that would not change is not rewritten (a collection repeated the same day).
     + f" WHERE ({', '.join(f'{_LATEST_TABLE}.{c}' for c in _PG_LATEST_COLUMNS[1:])}) IS DISTINCT FROM "
     + f"({', '.join(f'excluded.{c}' for c in _PG_LATEST_COLUMNS[1:])})"
-)
-_PG_LATEST_DELETE = (
-    f"DELETE FROM {_LATEST_TABLE} d WHERE d.account_id = ANY(%s::bigint[]) "
-    f"AND NOT EXISTS (SELECT 1 FROM {_TABLE} s WHERE s.account_id = d.account_id)"
 )
 
 
@@ -522,3 +599,98 @@ def latest_rebuild_all(*, chunk_size: int = 2000) -> int:
         kept += AccountLatest.objects.filter(account_id__in=chunk).count()
     generations.invalidate_data(account_ids)
     return kept
+
+
+# --- Staged writes: rows as COPY text (imports) -------------------------------------------------
+
+
+@dataclass
+class StagedBatch:
+    """A batch of rows already in COPY text, which an import's reader builds without a Python object
+    per row, their account still named by a key that numbers accounts within one call.
+
+    `rows` maps (account key, ISO day) -> (the row's line in the file, the row's COPY text after
+    its account id: a tab and the rest of `_COPY_COLUMNS`, tab-separated, \\N for a null, ending
+    with a newline). One row per account-day, so the last row of a day wins."""
+
+    rows: dict[tuple[int, str], tuple[int, str]]
+    #: Account key -> account id for the keys no earlier batch of the call mapped.
+    accounts: dict[int, int] = field(default_factory=dict)
+
+
+#: How a StagedBatch's COPY text spells a null.
+STAGED_NULL = "\\N"
+
+
+@dataclass
+class StagedResult(UpsertResult):
+    #: Lines of the rows whose account key was never mapped to an account (they are not written).
+    unmatched: list[int] = field(default_factory=list)
+
+
+def snapshot_upsert_staged(*, batches: Iterable[StagedBatch]) -> StagedResult:
+    """Write staged batches in one transaction, as `snapshot_upsert_many(per_batch=False)` writes
+    rows (same merge, same counts; the latest rows refreshed and the caches invalidated once, at
+    the end).
+
+    On PostgreSQL a batch's text goes in by COPY as it is, the account ids put in front of it: the
+    only work per row in Python, so an import is bound by the database. Elsewhere the rows are
+    decoded and written by the generic upsert.
+    """
+    result = StagedResult()
+    accounts: dict[int, int] = {}
+    with transaction.atomic():
+        for batch in batches:
+            if batch.accounts.keys() & accounts.keys():
+                raise ValueError("A staged batch maps an account key an earlier batch mapped.")
+            accounts.update(batch.accounts)
+            if connection.vendor == "postgresql":
+                batch_result = _pg_upsert_staged(batch, accounts=accounts)
+            else:
+                batch_result = _generic_upsert_staged(batch, accounts=accounts)
+            result += batch_result
+            result.unmatched += batch_result.unmatched
+        if result.account_ids:
+            latest_refresh(account_ids=result.latest_stale)
+            generations.invalidate_data(result.account_ids)
+    result.unmatched.sort()
+    return result
+
+
+def _pg_upsert_staged(batch: StagedBatch, *, accounts: Mapping[int, int]) -> StagedResult:
+    parts: list[str] = []
+    ranges: dict[int, list[str]] = {}  # ISO days compare as the days do
+    unmatched: list[int] = []
+    for (key, day), (line, text) in batch.rows.items():
+        account_id = accounts.get(key)
+        if account_id is None:
+            unmatched.append(line)
+            continue
+        parts.append(f"{account_id}{text}")
+        span = ranges.get(account_id)
+        if span is None:
+            ranges[account_id] = [day, day]
+        elif day < span[0]:
+            span[0] = day
+        elif day > span[1]:
+            span[1] = day
+    if not parts:
+        return StagedResult(unmatched=unmatched)
+    text = "".join(parts)
+    written = _pg_bulk_upsert(write=lambda copy: copy.write(text), ranges=ranges, rows=len(parts))
+    return StagedResult(**vars(written), unmatched=unmatched)
+
+
+def _generic_upsert_staged(batch: StagedBatch, *, accounts: Mapping[int, int]) -> StagedResult:
+    rows: list[SnapshotRow] = []
+    unmatched: list[int] = []
+    for (key, _), (line, text) in batch.rows.items():
+        account_id = accounts.get(key)
+        if account_id is None:
+            unmatched.append(line)
+            continue
+        _, day, *numbers, source, precision, _ = text.rstrip("\n").split("\t")
+        values = (None if n == STAGED_NULL else int(n) for n in numbers)
+        rows.append(SnapshotRow(account_id, dt.date.fromisoformat(day), *values, source, precision))
+    written = _upsert_batch(rows, refresh=False)
+    return StagedResult(**vars(written), unmatched=unmatched)

@@ -129,3 +129,41 @@ def test_a_file_the_reader_cannot_decode_raises_and_writes_nothing():
     with pytest.raises(UnicodeDecodeError):
         csv_import(lines=lines())
     assert not Snapshot.objects.exists()
+
+
+def test_a_file_mixing_stored_and_new_days_counts_each(batch_size):
+    AccountFactory(handle="esa")
+    header = "Platform,Handle,Date,Followers\n"
+    assert run(header + "".join(f"x,esa,{day(n)},{100 + n}\n" for n in range(3))).created == 3
+    report = run(header + f"x,esa,{day(1)},101\nx,esa,{day(2)},7\nx,esa,{day(3)},103\nx,esa,{day(4)},104\n")
+    assert (report.created, report.updated, report.unchanged) == (2, 1, 1)
+    assert list(Snapshot.objects.order_by("date").values_list("followers", flat=True)) == [
+        100,
+        101,
+        7,
+        103,
+        104,
+    ]
+
+
+def test_rows_of_an_account_whose_creation_is_refused_are_reported(batch_size, monkeypatch):
+    """Only a race could refuse an account the reader checked; its rows, in any batch, are reported
+    by line and the rest are imported."""
+    from accounts.services import AccountImportReport
+
+    AccountFactory(handle="esa")
+    monkeypatch.setattr(module, "accounts_import", lambda entries: AccountImportReport())
+    text = (
+        "Platform,Handle,Date,Followers\n"
+        f"x,esa,{day(0)},1\n"
+        f"x,ghost,{day(0)},2\n"  # line 3
+        f"x,esa,{day(1)},3\n"
+        f"x,ghost,{day(1)},4\n"  # line 5
+    )
+    report = run(text)
+    assert [(e.line, e.column, e.message) for e in report.errors] == [
+        (3, "Handle", "The account could not be created."),
+        (5, "Handle", "The account could not be created."),
+    ]
+    assert (report.created, report.skipped, report.accounts_created) == (2, 2, 0)
+    assert Snapshot.objects.count() == 2
