@@ -1,5 +1,7 @@
 """Cache generations: one write invalidates a whole group, other groups stay."""
 
+import logging
+
 import pytest
 from django.core.cache import cache
 
@@ -21,6 +23,19 @@ def test_a_lost_token_never_brings_back_an_old_one():
     first = generations.generations(["grid"])["grid"]
     cache.delete("gen:grid")
     assert generations.generations(["grid"])["grid"] != first
+
+
+def test_connecting_ahead_to_a_dead_redis_is_logged_not_raised(settings, caplog):
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",  # nothing listens there
+            "OPTIONS": {"IGNORE_EXCEPTIONS": True, "SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2},
+        }
+    }
+    with caplog.at_level(logging.ERROR, logger=generations.redis_logger.name):
+        generations.connect()
+    assert [r.getMessage() for r in caplog.records] == ["Exception ignored"]
 
 
 @pytest.mark.django_db

@@ -1,6 +1,7 @@
 """The collection runner: parallel, capped per platform, core first, recorded, repeatable."""
 
 import datetime as dt
+import gc
 import threading
 import time
 from collections import Counter
@@ -326,3 +327,24 @@ def test_collectors_that_compute_rather_than_wait_get_one_worker_thread(log):
     assert run.accounts_succeeded == 12
     assert len(threads) == 1
     assert run.options["workers"] == 8  # what was asked for is recorded as asked
+
+
+@pytest.mark.parametrize("frozen_before", [False, True], ids=["unfrozen", "frozen-by-an-app-server"])
+def test_a_run_leaves_the_garbage_collector_as_it_found_it(log, monkeypatch, frozen_before):
+    """A run keeps what existed before it out of the collector's full passes, and undoes that after
+    it, unless something else had frozen objects (then unfreezing would undo that too)."""
+    monkeypatch.setattr(runner, "FLUSH_ACCOUNTS", 1)  # a flush, and a progress report, during the run
+    AccountFactory.create_batch(2)
+    seen = []
+
+    def during(progress):
+        seen.append(gc.get_freeze_count())
+
+    if frozen_before:
+        gc.freeze()
+    try:
+        collect(options=RunOptions(date=DAY), on_progress=during, collector_factory=factory_with(log))
+        assert bool(gc.get_freeze_count()) == frozen_before
+    finally:
+        gc.unfreeze()
+    assert seen[0] > 0
