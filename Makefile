@@ -81,6 +81,7 @@ test: setup node_modules/.installed browser
 
 lint: setup
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 
 migrations-check: setup
 	$(PY) manage.py makemigrations --check --dry-run

@@ -6,64 +6,138 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('accounts', '0001_initial'),
+        ("accounts", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='CollectionRun',
+            name="CollectionRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('mode', models.CharField(choices=[('simulated', 'Simulated'), ('real', 'Real (platform APIs)')], default='simulated', max_length=10)),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('running', 'Running'), ('completed', 'Completed'), ('failed', 'Failed'), ('interrupted', 'Interrupted')], default='pending', max_length=12)),
-                ('date', models.DateField(blank=True, help_text='The calendar day collected.', null=True)),
-                ('started_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('accounts_total', models.PositiveIntegerField(default=0)),
-                ('accounts_succeeded', models.PositiveIntegerField(default=0)),
-                ('accounts_failed', models.PositiveIntegerField(default=0)),
-                ('accounts_skipped', models.PositiveIntegerField(default=0)),
-                ('duration_seconds', models.FloatField(blank=True, null=True)),
-                ('heartbeat_at', models.DateTimeField(blank=True, help_text='Last sign of life of the run.', null=True)),
-                ('options', models.JSONField(blank=True, default=dict)),
-                ('message', models.TextField(blank=True)),
-                ('by_platform', models.JSONField(blank=True, default=dict)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "mode",
+                    models.CharField(
+                        choices=[("simulated", "Simulated"), ("real", "Real (platform APIs)")],
+                        default="simulated",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("running", "Running"),
+                            ("completed", "Completed"),
+                            ("failed", "Failed"),
+                            ("interrupted", "Interrupted"),
+                        ],
+                        default="pending",
+                        max_length=12,
+                    ),
+                ),
+                ("date", models.DateField(blank=True, help_text="The calendar day collected.", null=True)),
+                ("started_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("accounts_total", models.PositiveIntegerField(default=0)),
+                ("accounts_succeeded", models.PositiveIntegerField(default=0)),
+                ("accounts_failed", models.PositiveIntegerField(default=0)),
+                ("accounts_skipped", models.PositiveIntegerField(default=0)),
+                ("duration_seconds", models.FloatField(blank=True, null=True)),
+                (
+                    "heartbeat_at",
+                    models.DateTimeField(blank=True, help_text="Last sign of life of the run.", null=True),
+                ),
+                ("options", models.JSONField(blank=True, default=dict)),
+                ("message", models.TextField(blank=True)),
+                ("by_platform", models.JSONField(blank=True, default=dict)),
             ],
             options={
-                'ordering': ['-started_at'],
-                'indexes': [models.Index(fields=['-started_at'], name='run_started_idx')],
+                "ordering": ["-started_at"],
+                "indexes": [models.Index(fields=["-started_at"], name="run_started_idx")],
             },
         ),
         migrations.CreateModel(
-            name='RunLock',
+            name="RunLock",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=50, unique=True)),
-                ('token', models.CharField(max_length=64)),
-                ('acquired_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('expires_at', models.DateTimeField()),
-                ('run', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='scraping.collectionrun')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=50, unique=True)),
+                ("token", models.CharField(max_length=64)),
+                ("acquired_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("expires_at", models.DateTimeField()),
+                (
+                    "run",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="scraping.collectionrun",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='CollectionOutcome',
+            name="CollectionOutcome",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('status', models.CharField(choices=[('succeeded', 'Succeeded'), ('failed', 'Failed'), ('skipped', 'Skipped'), ('deferred', 'Deferred to a later run')], max_length=10)),
-                ('error_message', models.TextField(blank=True)),
-                ('duration_seconds', models.FloatField(blank=True, null=True)),
-                ('attempts', models.PositiveSmallIntegerField(default=0)),
-                ('account', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='collection_outcomes', to='accounts.account')),
-                ('run', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='outcomes', to='scraping.collectionrun')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("succeeded", "Succeeded"),
+                            ("failed", "Failed"),
+                            ("skipped", "Skipped"),
+                            ("deferred", "Deferred to a later run"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                ("error_message", models.TextField(blank=True)),
+                ("duration_seconds", models.FloatField(blank=True, null=True)),
+                ("attempts", models.PositiveSmallIntegerField(default=0)),
+                (
+                    "account",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="collection_outcomes",
+                        to="accounts.account",
+                    ),
+                ),
+                (
+                    "run",
+                    models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="outcomes",
+                        to="scraping.collectionrun",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['run', 'account'],
-                'indexes': [models.Index(fields=['run', 'status'], name='outcome_run_status_idx')],
-                'constraints': [models.UniqueConstraint(fields=('run', 'account'), name='outcome_run_account_unique')],
+                "ordering": ["run", "account"],
+                "indexes": [models.Index(fields=["run", "status"], name="outcome_run_status_idx")],
+                "constraints": [
+                    models.UniqueConstraint(fields=("run", "account"), name="outcome_run_account_unique")
+                ],
             },
         ),
     ]

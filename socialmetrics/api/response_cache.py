@@ -69,7 +69,6 @@ LOOKED_UP = "_socialmetrics_looked_up"
 _VARY = ("Accept", "Cookie")
 
 
-
 @dataclass(frozen=True, slots=True)
 class CacheSpec:
     """Where a view's response is cached: the key's namespace, the lifetime's name in

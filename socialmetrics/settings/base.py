@@ -248,7 +248,7 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "socialmetrics API",
     "DESCRIPTION": (
         "Audience metrics of tracked social media accounts. Compatible with the paths and shapes "
-        "of the earlier Flask tracker. Errors are JSON: {\"error\": {\"code\", \"message\", \"field\"}}."
+        'of the earlier Flask tracker. Errors are JSON: {"error": {"code", "message", "field"}}.'
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
