@@ -94,7 +94,19 @@ clean:
 # BENCH_ARGS="--only endpoints,http --duration 5" or BENCH_ARGS="--generate" (rewrites the data set).
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/socialmetrics_bench
 BENCH_REDIS_URL ?= redis://127.0.0.1:6379/3
-.PHONY: bench
-bench: setup
+.PHONY: bench loadgen
+bench: setup loadgen
 	DATABASE_URL="$${DATABASE_URL:-$(BENCH_DATABASE_URL)}" REDIS_URL="$${REDIS_URL:-$(BENCH_REDIS_URL)}" \
 	  $(PY) bench/run.py $(BENCH_ARGS)
+
+# wrk, the HTTP load generator the benchmark's figures are measured with, from Debian's package
+# where it is missing and the machine allows it. Without it the benchmark falls back to its own
+# asyncio client, which shares the CPU with the server and under-reports large responses.
+loadgen:
+	@if command -v wrk >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "Installing wrk for the benchmark's HTTP figures (apt-get install wrk)"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get install -y wrk || { apt-get update && apt-get install -y wrk; } \
+	    || echo "wrk could not be installed; the benchmark will use its own client." >&2; \
+	else echo "No wrk here and no root to install it: the benchmark will use its own client."; fi
