@@ -3,20 +3,26 @@
 An entry is the pre-rendered response (status, content type, body, gzipped when that pays) stamped
 with the generation tokens (`socialmetrics.cache`) of the groups it was built from, plus the
 API-wide group that ``DELETE /api/cache`` replaces. A request reads the current tokens and the
-entry with one ``get_many``; the entry is served only if every stamped token is still current.
+entry in one round trip (`_look_up`); the entry is served only if every stamped token is current.
 A write never looks for entries: it replaces the tokens of the groups it touched, so the next read
 in any process misses and rebuilds from the database.
 
 The key is (endpoint, role, path + sorted query string). Role is public / user / staff: the
 permission check runs before the cache is consulted, and a role never reads another role's entry.
 Only JSON responses to GET/HEAD with status 200 are cached; the browsable API and errors are not.
-If the cache is down, ``get_many`` answers nothing and every request is built from the database.
+If the cache is down, the look-up answers nothing and every request is built from the database.
 
 Anonymous hits are answered earlier still, by `CachedReadMiddleware` through `early_response`:
 before sessions, authentication and REST framework, with the throttle's count and the look-up in
 one round trip. Only requests that provably get the same answer from the view qualify (no session
 cookie, no Authorization header, reads public, plain JSON accepted, the host allowed, within the
 throttle); everything else, and every miss, goes the whole way.
+
+On Redis, a large entry (the 10,000-account summary: 180 KB gzipped) is also held by the process
+that built or read it (`HeldEntries`): while it holds a copy, a hit's round trip carries the tokens
+alone, and the copy is served under the same rule as the entry in Redis (stamped with the tokens
+read in this request) and no longer than Redis keeps the original. Local memory skips this: its
+entries are in the process already.
 """
 
 from __future__ import annotations
@@ -25,7 +31,9 @@ import functools
 import gzip
 import hashlib
 import re
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -54,14 +62,23 @@ API_GROUP = "api"
 GZIP_MIN_BYTES = 200
 #: Bodies longer than this are compressed at the fastest level (a 10,000-account summary: 1.4 MB).
 FAST_GZIP_ABOVE = 256 * 1024
+#: Entries whose stored body is at least this long are held by each process (`HeldEntries`): moving
+#: and unpickling them from Redis costs more than the rest of a hit. Smaller ones are read each time.
+HOLD_MIN_BYTES = 32 * 1024
+#: The stored bodies a process holds, in all (per gunicorn worker); the least recently used go first.
+HOLD_MAX_BYTES = 64 * 1024 * 1024
 
 _ACCEPTS_GZIP = re.compile(r"\bgzip\b")
 _JSON = JSONRenderer()
 
 # (stamped tokens, status, content type, body, body is gzipped)
 Entry = tuple[tuple[str, ...], int, str, bytes, bool]
+# The current generation tokens, as read: None where a token is missing (never made, evicted, flushed).
+Tokens = tuple[str | None, ...]
 
-#: Attribute of the Django request holding the early answer's look-up: (entry key, values found).
+#: Attribute of the Django request holding the early answer's missed look-up: (entry key, tokens by
+#: generation key). By key, not in order: a view may serve under other groups than the early answer
+#: guessed (a history whose remembered account id went stale), and those tokens it reads afresh.
 LOOKED_UP = "_socialmetrics_looked_up"
 
 #: Headers every answer of a cached view carries, early or not (REST framework's Vary and Allow, the
@@ -133,17 +150,15 @@ def cached_response(*, request, spec: CacheSpec, build: Callable[[], Response]) 
     key = response_key(name=spec.name, request=request, path=spec.path)
     started = time.perf_counter()
     looked_up = getattr(getattr(request, "_request", request), LOOKED_UP, None)
-    if looked_up is not None and looked_up[0] == key:  # the early answer's look-up, a moment ago
-        found: dict[str, Any] = looked_up[1]
+    if looked_up is not None and looked_up[0] == key:  # the early answer's look-up missed a moment ago
+        tokens, entry = tuple(looked_up[1].get(k) for k in gen_keys), None
     else:
-        found = cache.get_many([*gen_keys, key])
-    entry = _current_entry(found, gen_keys, key)
+        tokens, entry, _ = _look_up(gen_keys, key, None)
     if entry is not None:
         metrics.note_cache(spec.name, hit=True, seconds=time.perf_counter() - started)
         return _http_response(entry, request=request, state="HIT")
     lookup_seconds = time.perf_counter() - started
 
-    tokens = tuple(found.get(k) for k in gen_keys)
     if None in tokens:  # never created, evicted or flushed: make them (or read another process's)
         current = generations.generations(groups)
         tokens = tuple(current[g] for g in groups)
@@ -158,19 +173,133 @@ def cached_response(*, request, spec: CacheSpec, build: Callable[[], Response]) 
     if gzipped:  # the fastest level for large bodies: about 3x faster, about 30% larger
         body = gzip_bytes(body, level=6 if len(body) < FAST_GZIP_ABOVE else 1)
     entry = (tokens, response.status_code, _JSON.media_type, body, gzipped)
-    started = time.perf_counter()
-    cache.set(key, entry, timeout=settings.SOCIALMETRICS_CACHE_TIMEOUTS[spec.timeout])
+    timeout = settings.SOCIALMETRICS_CACHE_TIMEOUTS[spec.timeout]
+    started, set_at = time.perf_counter(), time.monotonic()
+    stored = cache.set(key, entry, timeout=timeout)  # django-redis: True once Redis has it
+    if stored and _on_redis():  # with Redis down, the tokens were made up here: never held
+        held_entries.remember(key, entry, deadline=set_at + timeout)
     metrics.note_cache(spec.name, hit=False, seconds=lookup_seconds + time.perf_counter() - started)
     return _http_response(entry, request=request, state="MISS", plain=plain)
 
 
-def _current_entry(found: dict[str, Any], gen_keys: list[str], key: str) -> Entry | None:
-    """The entry under `key` if every token stamped on it is still current."""
-    entry = found.get(key)
-    if entry is None:
-        return None
-    tokens = tuple(found.get(k) for k in gen_keys)
-    return entry if None not in tokens and entry[0] == tokens else None
+def _stamped(entry: Entry | None, tokens: Tokens) -> Entry | None:
+    """`entry` if every token stamped on it is current (`tokens`, read in this request)."""
+    return entry if entry is not None and None not in tokens and entry[0] == tokens else None
+
+
+def _on_redis() -> bool:
+    return RedisCache is not None and isinstance(caches["default"], RedisCache)
+
+
+class HeldEntries:
+    """Large entries this process built or read from Redis, by key, least recently used first.
+
+    Holding a copy saves moving and unpickling its body on each hit, never makes it fresher: it is
+    served only when its stamp equals the tokens read in the same request (a write anywhere replaces
+    them), and not after `deadline`, when Redis drops the original (the entries' timeouts bound
+    how long data changed behind the services' back can show). Thread-safe: gunicorn's gthread
+    workers serve from several threads.
+    """
+
+    def __init__(self, *, min_bytes: int, max_bytes: int) -> None:
+        self.min_bytes = min_bytes
+        self.max_bytes = max_bytes
+        self.size = 0  # bytes of the bodies held
+        self._entries: OrderedDict[str, tuple[Entry, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> Entry | None:
+        with self._lock:
+            held = self._entries.get(key)
+            if held is None:
+                return None
+            if held[1] <= time.monotonic():
+                self._drop(key)
+                return None
+            self._entries.move_to_end(key)
+            return held[0]
+
+    def remember(self, key: str, entry: Entry, *, deadline: float) -> None:
+        """Hold `entry` until `deadline` (a `time.monotonic()`) if its body is large and fits."""
+        size = len(entry[3])
+        if not self.min_bytes <= size <= self.max_bytes:
+            return
+        with self._lock:
+            self._drop(key)
+            self._entries[key] = (entry, deadline)
+            self.size += size
+            while self.size > self.max_bytes:
+                self._drop(next(iter(self._entries)))
+
+    def forget(self, key: str, entry: Entry) -> None:
+        """Drop the copy of `key` if it is `entry` (found stale): a copy another thread has held
+        meanwhile is newer. Left in place, a stale copy would cost every later hit a second read."""
+        with self._lock:
+            held = self._entries.get(key)
+            if held is not None and held[0] is entry:
+                self._drop(key)
+
+    def _drop(self, key: str) -> None:
+        held = self._entries.pop(key, None)
+        if held is not None:
+            self.size -= len(held[0][3])
+
+
+#: This process's held entries.
+held_entries = HeldEntries(min_bytes=HOLD_MIN_BYTES, max_bytes=HOLD_MAX_BYTES)
+
+
+def _look_up(gen_keys: list[str], key: str, window: Window | None) -> tuple[Tokens, Entry | None, int | None]:
+    """The current tokens of `gen_keys`, the entry under `key` if it is stamped with them, and the
+    throttle's new count (None: not counted or cache unavailable).
+
+    On Redis one pipelined round trip carries the count, the tokens and the entry, or only the
+    tokens when this process holds a copy. A held copy found stale costs a second round trip for
+    the entry in Redis rather than a rebuild: after a write, the first process to miss rebuilds and
+    stores it, and the others read it instead of each building a 10,000-account summary again.
+    """
+    if not _on_redis():
+        count = count_request(window) if window is not None else None
+        found = cache.get_many([*gen_keys, key])
+        tokens = tuple(found.get(k) for k in gen_keys)
+        return tokens, _stamped(found.get(key), tokens), count
+    client = caches["default"].client
+    held = held_entries.get(key)
+    try:
+        redis = client.get_client(write=True)
+        entry_key = client.make_key(key)
+        pipe = redis.pipeline(transaction=False)
+        if window is not None:
+            counter = client.make_key(window.key)
+            pipe.incr(counter)
+            pipe.expire(counter, window.period + 1, nx=True)
+        pipe.mget([client.make_key(k) for k in gen_keys])
+        if held is None:
+            pipe.get(entry_key).pttl(entry_key)
+        sent = time.monotonic()
+        replies = pipe.execute()
+    except Exception:  # Redis down: as django-redis does, log (counted) and carry on uncached
+        redis_logger.exception("Exception ignored")
+        return (None,) * len(gen_keys), None, None
+    count = replies[0] if window is not None else None
+    tokens = tuple(None if v is None else client.decode(v) for v in replies[2 if window is not None else 0])
+    if held is not None:
+        if held[0] == tokens:
+            return tokens, held, count
+        held_entries.forget(key, held)
+        if None in tokens:
+            return tokens, None, count
+        try:
+            sent = time.monotonic()
+            replies = redis.pipeline(transaction=False).get(entry_key).pttl(entry_key).execute()
+        except Exception:  # as above, with the count made
+            redis_logger.exception("Exception ignored")
+            return tokens, None, count
+    value, ttl_ms = replies[-2:]
+    entry = _stamped(None if value is None else client.decode(value), tokens)
+    if entry is not None and ttl_ms > 0:  # PTTL is measured after `sent`: the copy goes no later
+        held_entries.remember(key, entry, deadline=sent + ttl_ms / 1000)
+    return tokens, entry, count
 
 
 def clear_responses() -> None:
@@ -232,30 +361,6 @@ def _spec_of(request) -> tuple[Any, CacheSpec] | None:
     return None if spec is None else (match, spec)
 
 
-def _look_up(keys: list[str], window: Window | None) -> tuple[dict[str, Any], int | None]:
-    """The cached values of `keys` and the throttle's new count (None: not counted or cache
-    unavailable). On Redis both travel in one pipelined round trip."""
-    backend = caches["default"]
-    if RedisCache is None or not isinstance(backend, RedisCache):
-        count = count_request(window) if window is not None else None
-        return cache.get_many(keys), count
-    redis_client = backend.client
-    try:
-        pipe = redis_client.get_client(write=True).pipeline(transaction=False)
-        if window is not None:
-            counter = redis_client.make_key(window.key)
-            pipe.incr(counter)
-            pipe.expire(counter, window.period + 1, nx=True)
-        pipe.mget([redis_client.make_key(k) for k in keys])
-        replies = pipe.execute()
-    except Exception:  # Redis down: as django-redis does, log (counted) and carry on uncached
-        redis_logger.exception("Exception ignored")
-        return {}, None
-    count = replies[0] if window is not None else None
-    found = {k: redis_client.decode(v) for k, v in zip(keys, replies[-1], strict=True) if v is not None}
-    return found, count
-
-
 @functools.cache
 def _allowed_methods(view) -> str:
     """The Allow header REST framework gives this view's answers."""
@@ -288,14 +393,13 @@ def early_response(request) -> HttpResponse | None:
     gen_keys = [generation_key(g) for g in (*spec.groups, API_GROUP)]
     key = response_key(name=spec.name, request=request, path=spec.path)
     started = time.perf_counter()
-    found, count = _look_up([*gen_keys, key], window)
+    tokens, entry, count = _look_up(gen_keys, key, window)
     if window is not None:
         setattr(request, COUNTED, count)
         if not window.allows(count):
             return None
-    entry = _current_entry(found, gen_keys, key)
     if entry is None:
-        setattr(request, LOOKED_UP, (key, found))  # the view builds under these tokens, no re-read
+        setattr(request, LOOKED_UP, (key, dict(zip(gen_keys, tokens, strict=True))))  # no re-read
         return None
     request.resolver_match = match  # the endpoint the performance figures file it under
     metrics.note_cache(spec.name, hit=True, seconds=time.perf_counter() - started)

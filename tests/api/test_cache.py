@@ -76,7 +76,8 @@ class TestResponses:
             with django_assert_num_queries(1):  # the token's look-up
                 response = client.get(path)
             assert response["X-Cache"] == "HIT", path
-            assert cache_calls == ["get_many"], path
+            # On Redis one pipeline, under the cache API (test_held_entries counts its round trips).
+            assert cache_calls == ([] if settings.REDIS_URL else ["get_many"]), path
 
     def test_an_anonymous_hit_is_one_cache_round_trip_and_no_query(
         self, api, today, cache_calls, django_assert_num_queries
