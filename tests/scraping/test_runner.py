@@ -7,16 +7,19 @@ import time
 from collections import Counter
 
 import pytest
+from django.db import DEFAULT_DB_ALIAS, connections
 
 from accounts.models import Platform
 from scraping import runner
 from scraping.collectors.base import Metrics, Outcome
+from scraping.collectors.simulated import SimulatedCollector
 from scraping.locks import DatabaseLock, LockHeld, RedisLock, collection_lock
 from scraping.models import CollectionOutcome, CollectionRun, OutcomeStatus, RunLock, RunStatus
 from scraping.ratelimit import WaitTooLong
 from scraping.runner import RunOptions, collect
 from snapshots.models import AccountLatest, Snapshot
 from tests.factories import AccountFactory
+from tests.snapshots.test_services import naive_latest, stored_latest
 
 pytestmark = pytest.mark.django_db
 DAY = dt.date(2026, 11, 20)
@@ -348,3 +351,191 @@ def test_a_run_leaves_the_garbage_collector_as_it_found_it(log, monkeypatch, fro
     finally:
         gc.unfreeze()
     assert seen[0] > 0
+
+
+@pytest.fixture
+def small_batches(monkeypatch):
+    """Batches of 5 outcomes (more in a simulated run: its collector hands over 3 at a time), made
+    by count only, so which accounts a batch holds never depends on timing."""
+    monkeypatch.setattr(runner, "FLUSH_ACCOUNTS", 5)
+    monkeypatch.setattr(runner, "FLUSH_SECONDS", float("inf"))
+    monkeypatch.setattr(SimulatedCollector, "batch_size", 3)
+
+
+def record_flushes(monkeypatch, *, first_two_together: bool = False) -> list[tuple[threading.Thread, object]]:
+    """Records the thread and the database connection that write each batch. With
+    `first_two_together` the first two batches wait for each other, so the run completes only if
+    two of its batches are written at the same time."""
+    flush, seen, lock, both = runner._flush, [], threading.Lock(), threading.Barrier(2, timeout=30)
+
+    def recording(run, outcomes, *args):
+        with lock:
+            seen.append((threading.current_thread(), connections[DEFAULT_DB_ALIAS]))
+            wait = first_two_together and len(seen) <= 2
+        if wait:
+            both.wait()
+        return flush(run, outcomes, *args)
+
+    monkeypatch.setattr(runner, "_flush", recording)
+    return seen
+
+
+def assert_written_exactly_once(run, account_ids, day):
+    """One snapshot of the day and one outcome per account; latest rows as the snapshots say."""
+    expected = sorted(account_ids)
+    assert sorted(Snapshot.objects.filter(date=day).values_list("account_id", flat=True)) == expected
+    assert sorted(run.outcomes.values_list("account_id", flat=True)) == expected
+    for account_id in account_ids:
+        assert stored_latest(account_id) == naive_latest(account_id)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_on_postgresql_two_writer_threads_write_every_batch_once(monkeypatch, small_batches):
+    """Outside a transaction, batches are written by WRITERS threads at once, each on a connection of
+    its own that it closes; the record ends with exact counts and the latest rows are right."""
+    monkeypatch.setattr(runner, "WRITERS", 2)
+    accounts = AccountFactory.create_batch(23)
+    ids = [a.pk for a in accounts]
+    for day in (DAY - dt.timedelta(days=1), DAY):  # the second run changes growth too
+        seen = record_flushes(monkeypatch, first_two_together=True)
+        run = collect(options=RunOptions(date=day))
+        run.refresh_from_db()
+        assert run.status == RunStatus.COMPLETED
+        assert (run.accounts_total, run.accounts_succeeded, run.accounts_failed) == (23, 23, 0)
+        assert sum(run.by_platform[p]["succeeded"] for p in run.by_platform) == 23
+        assert_written_exactly_once(run, ids, day)
+        threads = {thread for thread, _ in seen}
+        assert len(threads) == 2
+        assert threading.current_thread() not in threads
+        assert all(db.connection is None for _, db in seen)  # each writer closed its connection
+    assert Snapshot.objects.count() == 2 * 23
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_writer_threads_write_a_backfill_through_the_same_batches(monkeypatch, small_batches):
+    """Many rows per account: a batch goes by COPY through a staging table, one per connection."""
+    from snapshots import services
+
+    monkeypatch.setattr(services, "COPY_FROM_ROWS", 1)
+    accounts = AccountFactory.create_batch(12)
+    seen = record_flushes(monkeypatch, first_two_together=True)
+    run = collect(options=RunOptions(date=DAY, backfill_days=3))
+    assert run.status == RunStatus.COMPLETED
+    assert Snapshot.objects.count() == 4 * 12
+    assert_written_exactly_once(run, [a.pk for a in accounts], DAY)
+    assert len({thread for thread, _ in seen}) == 2
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_writer_threads_failure_ends_the_run_and_keeps_what_was_written(log, monkeypatch, small_batches):
+    """The second batch fails halfway through its transaction (after its snapshots): nothing of it is
+    kept, the first batch is, the error reaches the caller and the record says what happened."""
+    from django.db import OperationalError
+
+    accounts = AccountFactory.create_batch(20, platform=Platform.X, is_core=False)
+    first, second = {a.pk for a in accounts[:5]}, {a.pk for a in accounts[5:10]}
+    record = runner._record_outcomes
+
+    def failing(run, outcomes):
+        if {o.account.id for o in outcomes} == second:
+            raise OperationalError("could not extend file: No space left on device")
+        record(run, outcomes)
+
+    monkeypatch.setattr(runner, "_record_outcomes", failing)
+    with pytest.raises(OperationalError, match="No space left"):
+        collect(options=RunOptions(date=DAY, workers=1), collector_factory=factory_with(log))
+    run = CollectionRun.objects.get()
+    assert run.status == RunStatus.INTERRUPTED
+    assert run.finished_at is not None
+    assert "outcomes could not be written: could not extend file: No space left on device" in run.message
+    written = set(Snapshot.objects.values_list("account_id", flat=True))
+    assert first <= written
+    assert not written & second
+    assert set(run.outcomes.values_list("account_id", flat=True)) == written  # later batches: all or nothing
+    for account_id in written:
+        assert stored_latest(account_id) == naive_latest(account_id)
+    assert not RunLock.objects.exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_an_interrupted_run_with_writer_threads_writes_what_it_handed_over(log, monkeypatch, small_batches):
+    AccountFactory.create_batch(40)
+    seen = record_flushes(monkeypatch)
+    reports = []
+
+    def interrupt(progress):
+        reports.append(progress.done)
+        if len(reports) == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        collect(
+            options=RunOptions(date=DAY, workers=1),
+            on_progress=interrupt,
+            collector_factory=factory_with(log),
+        )
+    run = CollectionRun.objects.get()
+    assert run.status == RunStatus.INTERRUPTED
+    assert "interrupted" in run.message
+    assert Snapshot.objects.count() == run.outcomes.count() == run.accounts_succeeded == 10
+    assert threading.current_thread() not in {thread for thread, _ in seen}
+    assert not RunLock.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ctrl_c_while_the_last_batches_are_written_still_ends_the_run(log, monkeypatch, small_batches):
+    """A Ctrl-C (or SIGTERM) that comes while the run waits for its writers at the end: they finish
+    what they were given, the run is recorded as interrupted and the lock freed, and the interrupt
+    goes on up. (Writer threads on PostgreSQL; on SQLite the calling thread wrote before waiting.)"""
+    AccountFactory.create_batch(23)
+    wait, waits = runner._Writers.wait, []
+
+    def interrupted(writers):
+        waits.append(writers)
+        if len(waits) == 1:
+            raise KeyboardInterrupt
+        return wait(writers)
+
+    monkeypatch.setattr(runner._Writers, "wait", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        collect(options=RunOptions(date=DAY, workers=1), collector_factory=factory_with(log))
+    run = CollectionRun.objects.get()
+    assert run.status == RunStatus.INTERRUPTED
+    assert run.finished_at is not None
+    assert Snapshot.objects.count() == run.outcomes.count() == run.accounts_succeeded == 23
+    assert not RunLock.objects.exists()
+
+
+def test_inside_a_transaction_the_calling_thread_writes_every_batch(monkeypatch, small_batches):
+    """pytest-django's tests run inside a transaction, as any caller may: writer threads on connections
+    of their own would not see its rows, nor could it roll theirs back. (On SQLite, one writer at a
+    time, the calling thread always writes.)"""
+    accounts = AccountFactory.create_batch(23)
+    seen = record_flushes(monkeypatch)
+    run = collect(options=RunOptions(date=DAY))
+    assert run.status == RunStatus.COMPLETED
+    assert len(seen) > 1
+    assert {thread for thread, _ in seen} == {threading.current_thread()}
+    assert_written_exactly_once(run, [a.pk for a in accounts], DAY)
+
+
+def test_a_batch_written_late_never_takes_the_runs_counts_back():
+    """Writer threads may commit out of order: the counts of an earlier batch committing after those
+    of a later one are not written."""
+    account = AccountFactory()
+    run = CollectionRun.objects.create(date=DAY)
+    ref = runner.AccountRef(account.pk, account.platform, account.handle)
+    later = runner._Counts(succeeded=6, failed=1, skipped=0, by_platform={"x": {"succeeded": 6, "failed": 1}})
+    earlier = runner._Counts(succeeded=3, failed=0, skipped=0, by_platform={"x": {"succeeded": 3}})
+    runner._flush(run, [Outcome(ref, OutcomeStatus.FAILED, error="gone")], [DAY], "simulated", later, True)
+    runner._flush(run, [], [DAY], "simulated", earlier, True)
+    run.refresh_from_db()
+    assert (run.accounts_succeeded, run.accounts_failed, run.by_platform) == (6, 1, later.by_platform)
+    equal = runner._Counts(succeeded=5, failed=2, skipped=0, by_platform={"x": {"succeeded": 5, "failed": 2}})
+    runner._flush(run, [], [DAY], "simulated", equal, True)
+    run.refresh_from_db()
+    assert (run.accounts_succeeded, run.accounts_failed) == (5, 2)  # as many done: written
