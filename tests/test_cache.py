@@ -6,6 +6,7 @@ import pytest
 from django.core.cache import cache
 
 from socialmetrics import cache as generations
+from tests.caches import DEAD_REDIS
 from tests.factories import AccountFactory, SnapshotFactory
 
 
@@ -26,13 +27,7 @@ def test_a_lost_token_never_brings_back_an_old_one():
 
 
 def test_connecting_ahead_to_a_dead_redis_is_logged_not_raised(settings, caplog):
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": "redis://127.0.0.1:1/0",  # nothing listens there
-            "OPTIONS": {"IGNORE_EXCEPTIONS": True, "SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2},
-        }
-    }
+    settings.CACHES = DEAD_REDIS
     with caplog.at_level(logging.ERROR, logger=generations.redis_logger.name):
         generations.connect()
     assert [r.getMessage() for r in caplog.records] == ["Exception ignored"]

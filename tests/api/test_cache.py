@@ -25,6 +25,7 @@ from snapshots.services import SnapshotRow, snapshot_upsert_many
 from socialmetrics import cache as generations
 from socialmetrics.api.response_cache import CacheSpec, cached_response
 from tests.api.conftest import account, history
+from tests.caches import DEAD_REDIS
 
 ROOT = Path(__file__).resolve().parents[2]
 READS = [
@@ -318,13 +319,7 @@ def test_with_redis_down_every_endpoint_answers_from_the_database(api, staff_tok
     settings.DJANGO_REDIS_IGNORE_EXCEPTIONS = True
     settings.DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
     settings.DJANGO_REDIS_LOGGER = "socialmetrics.cache.redis"
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": "redis://127.0.0.1:1/0",  # nothing listens there
-            "OPTIONS": {"IGNORE_EXCEPTIONS": True, "SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2},
-        }
-    }
+    settings.CACHES = DEAD_REDIS
     before = redis_failures.value
     for _ in range(2):
         for path in READS:

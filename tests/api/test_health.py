@@ -3,6 +3,7 @@
 import pytest
 
 from socialmetrics.api import health
+from tests.caches import DEAD_REDIS
 
 
 def test_live_answers_without_the_database(client, django_assert_num_queries):
@@ -33,13 +34,7 @@ def test_not_ready_names_the_database(client, monkeypatch):
 
 @pytest.mark.django_db
 def test_not_ready_names_the_cache_when_redis_is_down(client, settings):
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": "redis://127.0.0.1:1/0",
-            "OPTIONS": {"IGNORE_EXCEPTIONS": True, "SOCKET_CONNECT_TIMEOUT": 0.2},
-        }
-    }
+    settings.CACHES = DEAD_REDIS
     response = client.get("/health/ready")
     assert response.status_code == 503
     assert response.json()["failed"] == ["cache"]

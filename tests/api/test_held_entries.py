@@ -17,6 +17,7 @@ from socialmetrics.api import response_cache
 from socialmetrics.api.response_cache import HOLD_MAX_BYTES, HOLD_MIN_BYTES, HeldEntries
 from tests.api.conftest import account, history
 from tests.api.test_cache import followers_in_summary, other_process
+from tests.caches import DEAD_REDIS
 
 SUMMARY = "/api/summary"
 
@@ -275,13 +276,7 @@ def test_with_redis_down_nothing_held_is_served(api, user_api, data, hold, setti
         assert client.get(SUMMARY)["X-Cache"] == "HIT"
     held_bytes = held.size
     assert held_bytes > 0
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": "redis://127.0.0.1:1/0",  # nothing listens there
-            "OPTIONS": {"IGNORE_EXCEPTIONS": True, "SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2},
-        }
-    }
+    settings.CACHES = DEAD_REDIS
     before = redis_failures.value
     for client in (api, user_api):
         response = client.get(SUMMARY)
