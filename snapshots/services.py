@@ -247,13 +247,7 @@ def _upsert_postgresql(rows: list[SnapshotRow]) -> UpsertResult:
     if len(rows) >= COPY_FROM_ROWS:
         ranges: dict[int, list[dt.date]] = {}
         for r in rows:
-            span = ranges.get(r.account_id)
-            if span is None:
-                ranges[r.account_id] = [r.date, r.date]
-            elif r.date < span[0]:
-                span[0] = r.date
-            elif r.date > span[1]:
-                span[1] = r.date
+            _widen(ranges, r.account_id, r.date)
 
         def write(copy) -> None:
             write_row = copy.write_row
@@ -272,6 +266,17 @@ def _upsert_postgresql(rows: list[SnapshotRow]) -> UpsertResult:
     with connection.cursor() as cursor:
         cursor.execute(_PG_CONFLICT_ARRAYS, params)
         return _per_account_result(cursor.fetchall(), rows=len(rows))
+
+
+def _widen(ranges: dict[int, list], account_id: int, day: dt.date | str) -> None:
+    """Stretch the account's [first, last] day in a batch (`_pg_bulk_upsert`'s `ranges`) to `day`."""
+    span = ranges.get(account_id)
+    if span is None:
+        ranges[account_id] = [day, day]
+    elif day < span[0]:
+        span[0] = day
+    elif day > span[1]:
+        span[1] = day
 
 
 def _pg_bulk_upsert(
@@ -667,13 +672,7 @@ def _pg_upsert_staged(batch: StagedBatch, *, accounts: Mapping[int, int]) -> Sta
             unmatched.append(line)
             continue
         parts.append(f"{account_id}{text}")
-        span = ranges.get(account_id)
-        if span is None:
-            ranges[account_id] = [day, day]
-        elif day < span[0]:
-            span[0] = day
-        elif day > span[1]:
-            span[1] = day
+        _widen(ranges, account_id, day)
     if not parts:
         return StagedResult(unmatched=unmatched)
     text = "".join(parts)
