@@ -76,7 +76,7 @@ def start_server(tmp: Path) -> tuple[str, subprocess.Popen]:
 
 
 def clear_server_cache() -> None:
-    from socialmetrics.api.response_cache import clear_responses
+    from socialmetrics.cache import clear_responses
 
     clear_responses()
 

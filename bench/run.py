@@ -850,7 +850,7 @@ class Bench:
         from django.test import Client
 
         from socialmetrics import cache as generations
-        from socialmetrics.api.response_cache import API_GROUP
+        from socialmetrics.cache import API_GROUP
 
         client = Client(headers={"Accept-Encoding": "gzip"})
         n_uncached, n_cached = self.args.uncached, self.args.cached

@@ -14,8 +14,8 @@ A limiter answers three questions for a platform key ("github", "meta", "mastodo
 
 `InProcessRateLimiter` keeps the state in memory (thread-safe). `RedisRateLimiter` keeps the
 window and "blocked until" in Redis behind Lua scripts, so several processes share one budget;
-if Redis fails it falls back to in-process state and logs a warning. `get_limiter()` returns the
-process's limiter: Redis when `settings.REDIS_URL` is set.
+while Redis fails it falls back to in-process state. `get_limiter()` returns the process's limiter:
+through `socialmetrics.redis_policy` (its client, its prefixed keys) when Redis is configured.
 
 Times are Unix seconds from the injected `clock` (default `time.time`): resets arrive as epoch
 seconds and HTTP dates, and Redis shares them between machines.
@@ -82,7 +82,6 @@ YOUTUBE_SHORT_QUOTA_REASONS = {"rateLimitExceeded", "userRateLimitExceeded"}
 META_THROTTLE_CODES = {4, 17, 32, 613}
 PACIFIC = "America/Los_Angeles"
 EPOCH_THRESHOLD = 1e9  # a reset above this is a Unix timestamp, below it seconds from now
-REDIS_RETRY_AFTER = 30.0  # after a Redis error, use in-process state this long before trying again
 
 
 class WaitTooLong(Exception):
@@ -403,11 +402,12 @@ return 0
 class RedisRateLimiter(RateLimiter):
     """Budget and "blocked until" shared through Redis by every process using the same prefix.
 
-    The concurrency cap (`slot`) stays per process. If Redis fails, the limiter carries on with
-    in-process state and logs a warning, so collection slows down safely instead of stopping.
+    The concurrency cap (`slot`) stays per process. While Redis fails (the back-off of
+    `socialmetrics.redis_policy`), the limiter carries on with in-process state, so collection
+    slows down safely instead of stopping.
     """
 
-    def __init__(self, client, *, prefix: str = "socialmetrics:ratelimit", **kwargs):
+    def __init__(self, client, *, prefix: str, **kwargs):
         super().__init__(**kwargs)
         self.redis = client
         self.prefix = prefix
@@ -416,7 +416,6 @@ class RedisRateLimiter(RateLimiter):
         self._fallback = InProcessRateLimiter(
             limits=self.limits, max_concurrency=self.max_concurrency, clock=self.clock, sleep=self.sleep
         )
-        self._redis_down_until = 0.0
 
     def _keys(self, platform: str) -> tuple[str, str]:
         # The braces keep both keys of a platform in one Redis Cluster slot.
@@ -425,34 +424,29 @@ class RedisRateLimiter(RateLimiter):
     def _reserve(self, platform: str, now: float) -> float:
         import redis
 
-        if now >= self._redis_down_until:
+        from socialmetrics import redis_policy
+
+        if redis_policy.available():
             count, window = self.limit_for(platform) or (0, 0)
             args = [repr(now), count, repr(float(window)), uuid.uuid4().hex]
             try:
                 return float(self._reserve_script(keys=list(self._keys(platform)), args=args))
             except redis.RedisError as exc:
-                self._redis_failed(exc, now)
+                redis_policy.note_failure(exc)
         return self._fallback._reserve(platform, now)
 
     def _block(self, platform: str, until: float, now: float) -> None:
         import redis
 
+        from socialmetrics import redis_policy
+
         self._fallback._block(platform, until, now)
-        if now >= self._redis_down_until:
+        if redis_policy.available():
             ttl = max(1, math.ceil(until - now) + 1)
             try:
                 self._block_script(keys=[self._keys(platform)[1]], args=[repr(until), ttl])
             except redis.RedisError as exc:
-                self._redis_failed(exc, now)
-
-    def _redis_failed(self, exc: Exception, now: float) -> None:
-        # Stop asking a Redis that is down for a while, so each request is not slowed by its timeouts.
-        self._redis_down_until = now + REDIS_RETRY_AFTER
-        logger.warning(
-            "rate limit: Redis unavailable (%s); using this process's own budget for %.0f s",
-            exc,
-            REDIS_RETRY_AFTER,
-        )
+                redis_policy.note_failure(exc)
 
 
 _limiter_lock = threading.Lock()
@@ -460,21 +454,10 @@ _limiter_lock = threading.Lock()
 
 @functools.cache
 def _process_limiter() -> RateLimiter:
-    from django.conf import settings
+    from socialmetrics import redis_policy
 
-    url = getattr(settings, "REDIS_URL", "")
-    if url:
-        import redis
-        from redis.backoff import ExponentialBackoff
-        from redis.retry import Retry
-
-        client = redis.Redis.from_url(
-            url,
-            socket_connect_timeout=1.0,
-            socket_timeout=2.0,
-            retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 1),
-        )
-        return RedisRateLimiter(client)
+    if redis_policy.enabled():
+        return RedisRateLimiter(redis_policy.client(), prefix=redis_policy.key("ratelimit"))
     return InProcessRateLimiter()
 
 

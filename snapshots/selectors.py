@@ -312,9 +312,11 @@ def _date_counts(queryset: QuerySet[Snapshot]) -> list[tuple[dt.date, int]]:
     queryset = queryset.order_by()
     if not queryset.query.where and connections[queryset.db].vendor in _MAINTAINED_VENDORS:
         return grid_date_counts(using=queryset.db)
-    token = generations.generations([generations.GRID])[generations.GRID]
+    tokens = generations.generations([generations.GRID])
+    if tokens is None:  # the cache is unreachable
+        return _per_date(queryset)
     digest = hashlib.blake2b(str(queryset.query).encode(), digest_size=16).hexdigest()
-    key = f"grid-date-counts:{token}:{digest}"
+    key = f"grid-date-counts:{tokens[generations.GRID]}:{digest}"
     counts = cache.get(key)
     if counts is None:
         counts = _per_date(queryset)

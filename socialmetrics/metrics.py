@@ -421,3 +421,10 @@ def report() -> dict:
         "since": raw["since"],
         "backend": "redis" if isinstance(store(), RedisStore) else "process",
     }
+
+
+# --- Redis failures (counted by socialmetrics.redis_policy) -----------------------------------------
+
+
+def note_redis_failure() -> None:
+    pass

@@ -47,9 +47,17 @@ def _require_services(request):
 
 @pytest.fixture(autouse=True)
 def _clear_cache():
-    """Every test starts with an empty cache (the test Redis database, or local memory)."""
+    """Every test starts with an empty cache (the test Redis database, or local memory), and with
+    no Redis back-off or pending bump left by an earlier test's failure."""
+    from socialmetrics import cache as read_cache
+    from socialmetrics import redis_policy
+
+    redis_policy._state.down_until = 0.0
+    read_cache._pending.take()
     cache.clear()
     yield
+    redis_policy._state.down_until = 0.0
+    read_cache._pending.take()
     cache.clear()
 
 

@@ -21,7 +21,7 @@ from accounts.services import AccountConflict, account_create, account_deactivat
 from snapshots.selectors import AccountRow, account_detail, account_page
 from socialmetrics import cache as generations
 from socialmetrics.api.pagination import page_info, page_request
-from socialmetrics.api.response_cache import CachedReadMixin
+from socialmetrics.cache import CachedReadMixin
 
 from .serializers import AccountPageSerializer, AccountSerializer, ErrorSerializer
 

@@ -1,7 +1,7 @@
 """Read endpoints over snapshots: summary, totals, history, grid and the CSV download.
 
 Views parse the request, call one selector and shape its tuples; each JSON read is served through
-the response cache (`socialmetrics.api.response_cache`) under the generation groups it reads.
+the read cache (`socialmetrics.cache`) under the generation groups it reads.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ from socialmetrics.api.errors import InvalidParameter
 from socialmetrics.api.pagination import page_info, page_request
 from socialmetrics.api.params import optional_date, positive_int
 from socialmetrics.api.rendering import PrerenderedJSON
-from socialmetrics.api.response_cache import CachedReadMixin, CacheSpec, renders_plain_json
+from socialmetrics.cache import CachedReadMixin, CacheSpec, renders_plain_json
 
 from .serializers import (
     ErrorSerializer,

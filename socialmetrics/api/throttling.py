@@ -6,7 +6,7 @@ request gets 429 with Retry-After (the seconds until the window ends). Unlike RE
 throttles (a get and a set of a timestamp list per request), the counter is one atomic ``incr``;
 if the cache is down the request is let through rather than refused.
 
-The early cache answer (`socialmetrics.api.response_cache.early_response`) counts the request in
+The early cache answer (`socialmetrics.cache.early_response`) counts the request in
 the same round trip as its cache look-up and leaves the count on the request (`COUNTED`), so a
 request it hands on to the view is never counted twice.
 """

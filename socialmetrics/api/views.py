@@ -5,8 +5,9 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from socialmetrics.cache import clear_responses
+
 from .permissions import StaffOnly
-from .response_cache import clear_responses
 
 
 class CacheView(APIView):

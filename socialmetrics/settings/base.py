@@ -42,7 +42,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Anonymous cache hits of the read API are answered here, before sessions and REST framework.
-    "socialmetrics.api.response_cache.CachedReadMiddleware",
+    "socialmetrics.cache.ReadCacheMiddleware",
     "django.middleware.gzip.GZipMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -102,10 +102,13 @@ elif _db["ENGINE"] in {"django.db.backends.postgresql", "django.db.backends.post
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# --- Cache -------------------------------------------------------------------------------------
-# Unset REDIS_URL: per-process local memory. Set: django-redis with the hiredis parser. A Redis
-# failure is logged and counted (socialmetrics.cache.redis_failures), never turned into a 500.
+# --- Cache and Redis ---------------------------------------------------------------------------
+# Unset REDIS_URL: per-process local memory. Set: django-redis with the hiredis parser, whose pool
+# is the one Redis connection of the process (socialmetrics.redis_policy: the cache, the throttle,
+# the run lock and the rate limiter all use it). A Redis failure is logged and counted, never a
+# 500; after one, Redis is left alone for REDIS_BACKOFF_SECONDS.
 REDIS_URL = env.str("REDIS_URL", default="")
+REDIS_BACKOFF_SECONDS = env.float("REDIS_BACKOFF_SECONDS", default=2.0)
 if REDIS_URL:
     CACHES = {
         "default": {
@@ -115,6 +118,7 @@ if REDIS_URL:
             "TIMEOUT": 3600,
             "OPTIONS": {
                 "CLIENT_CLASS": "django_redis.client.DefaultClient",
+                "CONNECTION_FACTORY": "socialmetrics.redis_policy.ConnectionFactory",
                 "PARSER_CLASS": "redis.connection._HiredisParser",
                 "SOCKET_CONNECT_TIMEOUT": env.float("REDIS_CONNECT_TIMEOUT", default=0.5),
                 "SOCKET_TIMEOUT": env.float("REDIS_SOCKET_TIMEOUT", default=0.5),
@@ -124,8 +128,7 @@ if REDIS_URL:
         }
     }
     DJANGO_REDIS_IGNORE_EXCEPTIONS = True
-    DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
-    DJANGO_REDIS_LOGGER = "socialmetrics.cache.redis"
+    DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = False  # socialmetrics.redis_policy logs once per back-off
 else:
     CACHES = {
         "default": {
@@ -205,16 +208,8 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "plain"},
-        "redis_failures": {"class": "socialmetrics.cache.RedisFailureCounter"},
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {
-        "socialmetrics.cache.redis": {
-            "handlers": ["console", "redis_failures"],
-            "level": "WARNING",
-            "propagate": False,
-        },
-    },
 }
 
 # --- API (REST framework, caching, throttling) ---

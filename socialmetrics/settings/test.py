@@ -21,4 +21,6 @@ STORAGES = {
 # locked" instead of waiting; a file in WAL mode lets readers read while the writer writes.
 _default_db = DATABASES["default"]  # noqa: F405
 if _default_db["ENGINE"] == "django.db.backends.sqlite3":
-    _default_db.setdefault("TEST", {})["NAME"] = str(BASE_DIR / "test-db.sqlite3")  # noqa: F405
+    # SQLITE_TEST_NAME lets two test runs share a checkout without sharing a database.
+    _test_name = env.str("SQLITE_TEST_NAME", default="test-db.sqlite3")
+    _default_db.setdefault("TEST", {})["NAME"] = str(BASE_DIR / _test_name)  # noqa: F405

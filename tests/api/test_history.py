@@ -146,7 +146,7 @@ def test_a_miss_for_a_remembered_account_is_one_query(api, today, django_assert_
     nasa = account("nasa")
     history(nasa, days=3, end=today)
     assert api.get("/api/history/x/nasa").status_code == 200
-    generations.bump_data([nasa.pk])
+    generations.bump([*generations.DATA_GROUPS, generations.history_group(nasa.pk)])
     with django_assert_num_queries(1):  # the series, checked in the same query against the handle
         response = api.get("/api/history/X/@NASA")
     assert response["X-Cache"] == "MISS"
