@@ -7,7 +7,7 @@ from accounts.models import Account
 from socialmetrics.admin_tools import EstimatedCountPaginator, with_range_dates
 from socialmetrics.dates import local_today
 
-from .models import AccountLatest, Post, Snapshot
+from .models import REPORTED_FIELDS, AccountLatest, Snapshot
 from .services import snapshot_delete_many, snapshot_save
 
 RECENT_DAYS = 30
@@ -17,19 +17,7 @@ class RecentSnapshotInline(admin.TabularInline):
     """An account's snapshots of the last 30 days, read-only (edit them in the snapshot admin)."""
 
     model = Snapshot
-    fields = [
-        "date",
-        "followers",
-        "following",
-        "posts",
-        "likes",
-        "comments",
-        "shares",
-        "views",
-        "engagement",
-        "source",
-        "precision",
-    ]
+    fields = ["date", *REPORTED_FIELDS, "source", "precision"]
     readonly_fields = fields
     extra = 0
     max_num = 0
@@ -85,25 +73,3 @@ class SnapshotAdmin(admin.ModelAdmin):
 
     def delete_queryset(self, request, queryset):
         snapshot_delete_many(snapshots=queryset)
-
-
-@admin.register(Post)
-class PostAdmin(admin.ModelAdmin):
-    list_display = [
-        "account",
-        "platform_post_id",
-        "post_type",
-        "published_at",
-        "likes",
-        "comments",
-        "shares",
-        "views",
-    ]
-    list_filter = ["post_type", "account__platform"]
-    list_select_related = ["account"]
-    raw_id_fields = ["account"]
-    search_fields = ["platform_post_id", "account__handle", "text"]
-    date_hierarchy = "published_at"
-    show_facets = admin.ShowFacets.NEVER
-    show_full_result_count = False
-    paginator = EstimatedCountPaginator

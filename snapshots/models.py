@@ -1,4 +1,4 @@
-"""Daily metrics per account, posts, and each account's maintained latest values."""
+"""Daily metrics per account, and each account's maintained latest values."""
 
 from django.db import models
 from django.db.models import Case, Q, Value, When
@@ -7,7 +7,10 @@ from django.utils import timezone
 
 from accounts.models import Account
 
+#: The metrics stored per account and day: the one list every read, write and form derives from.
 METRIC_FIELDS = ("followers", "following", "posts", "likes", "comments", "shares", "views")
+#: What is reported per day: the stored metrics and the engagement computed from them.
+REPORTED_FIELDS = (*METRIC_FIELDS, "engagement")
 
 
 class Source(models.TextChoices):
@@ -156,47 +159,3 @@ class SnapshotDateCountChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.change:+} snapshots on {self.date} (transaction {self.txid})"
-
-
-class PostType(models.TextChoices):
-    POST = "post", "Post"
-    REPLY = "reply", "Reply"
-    REPOST = "repost", "Repost"
-    IMAGE = "image", "Image"
-    VIDEO = "video", "Video"
-    SHORT = "short", "Short video"
-    STORY = "story", "Story"
-    LIVE = "live", "Live"
-    LINK = "link", "Link"
-    OTHER = "other", "Other"
-
-
-class Post(models.Model):
-    # No index of its own: the (account, platform_post_id) unique index starts with it.
-    account = models.ForeignKey(
-        Account, on_delete=models.CASCADE, related_name="platform_posts", db_index=False
-    )
-    platform_post_id = models.CharField(max_length=255)
-    url = models.URLField(max_length=1000, blank=True)
-    published_at = models.DateTimeField()
-    post_type = models.CharField(max_length=10, choices=PostType.choices, default=PostType.POST)
-    text = models.TextField(blank=True)
-    likes = models.BigIntegerField(null=True, blank=True)
-    comments = models.BigIntegerField(null=True, blank=True)
-    shares = models.BigIntegerField(null=True, blank=True)
-    views = models.BigIntegerField(null=True, blank=True)
-    collected_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        ordering = ["-published_at"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["account", "platform_post_id"], name="post_account_platform_id_unique"
-            ),
-        ]
-        indexes = [
-            models.Index(fields=["account", "-published_at"], name="post_account_published_idx"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.account_id}/{self.platform_post_id}"

@@ -39,7 +39,7 @@ from accounts.models import Account, Organization
 from accounts.selectors import account_id_by_handle
 from socialmetrics import cache as generations
 
-from .models import AccountLatest, Snapshot, SnapshotDateCount, SnapshotDateCountChange
+from .models import REPORTED_FIELDS, AccountLatest, Snapshot, SnapshotDateCount, SnapshotDateCountChange
 from .services import GROWTH_PERIODS
 
 # --- Summary and totals ---------------------------------------------------------------------------
@@ -170,7 +170,7 @@ def summary_totals(*, queryset: QuerySet[AccountLatest]) -> dict:
 
 # --- One account's history ------------------------------------------------------------------------
 
-HISTORY_SERIES = ("followers", "engagement", "following", "posts", "likes", "comments", "shares", "views")
+HISTORY_SERIES = REPORTED_FIELDS
 
 
 class AccountChanged(Exception):
@@ -458,18 +458,22 @@ def _neutralised(field: str):
     )
 
 
-def grid_export_csv_copy(*, queryset: QuerySet[Snapshot]) -> Iterator[bytes] | None:
-    """On PostgreSQL: the filtered grid as CSV lines written by the database itself (COPY TO
-    STDOUT), streamed in chunks as they come; formula cells neutralised in SQL. None elsewhere."""
-    connection = connections[queryset.db]
-    if connection.vendor != "postgresql":
-        return None
-    rows = queryset.annotate(
+def _export_rows(queryset: QuerySet[Snapshot]) -> QuerySet:
+    """The grid's columns for a CSV export, text cells neutralised (in SQL, on every database)."""
+    return queryset.annotate(
         _platform=F("account__platform"),
         _handle=_neutralised("account__handle"),
         _org=_neutralised("account__organization__name"),
     ).values_list("_platform", "_handle", "_org", *GRID_COLUMNS[3:])
-    sql, params = rows.query.sql_with_params()
+
+
+def grid_export_csv_copy(*, queryset: QuerySet[Snapshot]) -> Iterator[bytes] | None:
+    """On PostgreSQL: the filtered grid as CSV lines written by the database itself (COPY TO
+    STDOUT), streamed in chunks as they come. None elsewhere."""
+    connection = connections[queryset.db]
+    if connection.vendor != "postgresql":
+        return None
+    sql, params = _export_rows(queryset).query.sql_with_params()
 
     def chunks() -> Iterator[bytes]:
         with connection.cursor() as cursor:
@@ -494,7 +498,7 @@ def grid_export_csv_copy(*, queryset: QuerySet[Snapshot]) -> Iterator[bytes] | N
 def grid_export_rows(*, queryset: QuerySet[Snapshot], chunk_size: int = 5000) -> Iterator[tuple]:
     """Every row of the filtered grid, streamed from the database (a server-side cursor on
     PostgreSQL), so exporting millions of rows holds only one chunk in memory."""
-    return queryset.values_list(*GRID_COLUMNS).iterator(chunk_size=chunk_size)
+    return _export_rows(queryset).iterator(chunk_size=chunk_size)
 
 
 # --- Accounts with their latest values ------------------------------------------------------------
@@ -511,14 +515,7 @@ ACCOUNT_COLUMNS = (
 )
 LATEST_FIELDS = (
     "date",
-    "followers",
-    "following",
-    "posts",
-    "likes",
-    "comments",
-    "shares",
-    "views",
-    "engagement",
+    *REPORTED_FIELDS,
     "precision",
     *(f"followers_change_{p}d" for p in GROWTH_PERIODS),
     *(f"followers_change_pct_{p}d" for p in GROWTH_PERIODS),

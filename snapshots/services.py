@@ -22,7 +22,6 @@ from accounts.models import Account
 from socialmetrics import cache as generations
 
 from .models import METRIC_FIELDS, AccountLatest, Precision, Snapshot, Source
-from .signals import service_write
 
 if TYPE_CHECKING:
     from psycopg import Copy
@@ -378,11 +377,18 @@ def _upsert_generic(incoming: dict[tuple[int, dt.date], SnapshotRow]) -> UpsertR
 
 
 def snapshot_save(*, snapshot: Snapshot) -> Snapshot:
-    """Save one snapshot (admin, shell) and keep its account's latest row right."""
-    with transaction.atomic(), service_write():
+    """Save one snapshot (admin, shell) and keep the latest rows right: its account's, and the
+    account it was moved from, if any."""
+    with transaction.atomic():
+        moved_from = (
+            Snapshot.objects.filter(pk=snapshot.pk).values_list("account_id", flat=True).first()
+            if snapshot.pk
+            else None
+        )
         snapshot.save()
-        latest_refresh(account_ids=[snapshot.account_id])
-    generations.invalidate_data([snapshot.account_id])
+        account_ids = {snapshot.account_id} | ({moved_from} if moved_from else set())
+        latest_refresh(account_ids=account_ids)
+        generations.invalidate_data(account_ids)
     return snapshot
 
 
@@ -392,7 +398,7 @@ def snapshot_delete_many(*, snapshots) -> int:
     One DELETE statement whatever the number of rows (nothing depends on a snapshot, so no object
     needs loading), then one latest-row refresh and one invalidation for the accounts touched.
     """
-    with transaction.atomic(), service_write():
+    with transaction.atomic():
         account_ids = set(snapshots.order_by().values_list("account_id", flat=True).distinct())
         deleted = snapshots.order_by()._raw_delete(snapshots.db)
         latest_refresh(account_ids=account_ids)

@@ -37,12 +37,12 @@ class BackingOff(redis.ConnectionError):
 
 
 class _State:
-    """What this process knows of the Redis server (shared by every thread)."""
+    """What this process knows of Redis (shared by every thread)."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.down_until = 0.0  # time.monotonic() before which Redis is not tried
-        self.run_id: str | None = None  # the server's run_id at the newest connect
+        self.run_ids: dict[str, str] = {}  # each server's run_id at the newest connect to it
         self.failures = 0
 
 
@@ -79,14 +79,20 @@ def failures() -> int:
     return _state.failures
 
 
+def _server(connection_kwargs: dict) -> str:
+    return f"{connection_kwargs.get('host')}:{connection_kwargs.get('port')}"
+
+
 def epoch() -> str | None:
-    """The run_id of the Redis server this process last connected to (None before any connect)."""
-    return _state.run_id
+    """The run_id the cache's Redis server had at this process's newest connect to it (None before
+    any connect)."""
+    return _state.run_ids.get(_server(client().connection_pool.connection_kwargs))
 
 
-def _saw_run_id(run_id: str) -> None:
+def _saw_run_id(server: str, run_id: str) -> None:
     with _state.lock:
-        previous, _state.run_id = _state.run_id, run_id
+        previous = _state.run_ids.get(server)
+        _state.run_ids[server] = run_id
     if previous is not None and previous != run_id:
         logger.warning("Redis restarted (run_id %s -> %s): every cache generation is new", previous, run_id)
 
@@ -114,7 +120,7 @@ class Connection(redis.connection.Connection):
         text = info.decode() if isinstance(info, bytes) else str(info)
         for line in text.splitlines():
             if line.startswith("run_id:"):
-                _saw_run_id(line.partition(":")[2].strip())
+                _saw_run_id(f"{self.host}:{self.port}", line.partition(":")[2].strip())
                 break
 
     def send_packed_command(self, command, check_health=True):
@@ -162,9 +168,11 @@ def connect() -> str | None:
     """Make sure this process has talked to Redis once (so `epoch()` is known); returns the epoch,
     or None when Redis cannot be reached. For a process about to start threads, and for readers
     that need the epoch before their first command."""
-    if _state.run_id is None and available():
+    known = epoch()
+    if known is None and available():
         try:
             client().ping()
         except redis.RedisError as exc:
             note_failure(exc)
-    return _state.run_id
+        known = epoch()
+    return known

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from snapshots.models import REPORTED_FIELDS
 from snapshots.services import GROWTH_PERIODS
 
 
@@ -74,16 +75,14 @@ def _series() -> serializers.ListField:
     return serializers.ListField(child=serializers.IntegerField(allow_null=True))
 
 
-class HistorySerializer(serializers.Serializer):
-    dates = serializers.ListField(child=serializers.DateField(), help_text="Every day, oldest first.")
-    followers = _series()
-    engagement = _series()
-    following = _series()
-    posts = _series()
-    likes = _series()
-    comments = _series()
-    shares = _series()
-    views = _series()
+HistorySerializer = type(
+    "HistorySerializer",
+    (serializers.Serializer,),
+    {
+        "dates": serializers.ListField(child=serializers.DateField(), help_text="Every day, oldest first."),
+        **{name: _series() for name in REPORTED_FIELDS},
+    },
+)
 
 
 class PaginationSerializer(serializers.Serializer):
@@ -119,19 +118,7 @@ LatestSerializer = type(
     (serializers.Serializer,),
     {
         "date": serializers.DateField(),
-        **{
-            name: serializers.IntegerField(allow_null=True)
-            for name in (
-                "followers",
-                "following",
-                "posts",
-                "likes",
-                "comments",
-                "shares",
-                "views",
-                "engagement",
-            )
-        },
+        **{name: serializers.IntegerField(allow_null=True) for name in REPORTED_FIELDS},
         "precision": serializers.ChoiceField(choices=["exact", "rounded"]),
         **_growth_fields(),
     },

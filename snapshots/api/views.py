@@ -369,14 +369,6 @@ CSV_HEADER = (
     "Comments",
     "Shares",
 )
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def neutralise(cell):
-    """A text cell a spreadsheet would run as a formula gets a leading apostrophe (OWASP's advice)."""
-    if isinstance(cell, str) and cell.startswith(_FORMULA_STARTS):
-        return "'" + cell
-    return cell
 
 
 class _Echo:
@@ -393,9 +385,7 @@ def csv_lines(rows) -> object:
     writer = csv.writer(_Echo())
     yield writer.writerow(CSV_HEADER)
     for platform, handle, org_name, date, *numbers in rows:
-        yield writer.writerow(
-            [neutralise(platform), neutralise(handle), neutralise(org_name or ""), date.isoformat(), *numbers]
-        )
+        yield writer.writerow([platform, handle, org_name or "", date.isoformat(), *numbers])
 
 
 class _JSONErrorsNegotiation(BaseContentNegotiation):

@@ -248,6 +248,7 @@ def test_get_limiter_is_in_process_without_redis(settings):
     from scraping import ratelimit
 
     settings.REDIS_URL = ""
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
     ratelimit._process_limiter.cache_clear()
     try:
@@ -436,7 +437,9 @@ def test_redis_failure_falls_back_to_the_process(caplog):
 
     fake = FakeTime()
     dead = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0))
-    limiter = RedisRateLimiter(dead, limits={"x": (1, 900)}, clock=fake.clock, sleep=fake.sleep)
+    limiter = RedisRateLimiter(
+        dead, prefix="test:ratelimit", limits={"x": (1, 900)}, clock=fake.clock, sleep=fake.sleep
+    )
     limiter.acquire("x", max_wait=0)
     with pytest.raises(WaitTooLong):
         limiter.acquire("x", max_wait=0)

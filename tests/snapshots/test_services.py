@@ -234,15 +234,25 @@ def test_rebuild_latest_command():
     assert AccountLatest.objects.count() == 2
 
 
-def test_a_plain_save_in_a_shell_keeps_the_latest_row_right():
+def test_saving_one_snapshot_keeps_the_latest_rows_right():
     account = AccountFactory()
-    Snapshot.objects.create(account=account, date=START, followers=10)
+    snapshot_save(snapshot=Snapshot(account=account, date=START, followers=10))
     assert AccountLatest.objects.get(account=account).followers == 10
-    newer = Snapshot.objects.create(account=account, date=START + dt.timedelta(days=1), followers=12)
+    newer = snapshot_save(snapshot=Snapshot(account=account, date=START + dt.timedelta(days=1), followers=12))
     latest = AccountLatest.objects.get(account=account)
     assert (latest.followers, latest.followers_change_1d) == (12, 2)
-    newer.delete()
+    snapshot_delete_many(snapshots=Snapshot.objects.filter(pk=newer.pk))
     assert AccountLatest.objects.get(account=account).followers == 10
+
+
+def test_moving_a_snapshot_to_another_account_refreshes_both_latest_rows():
+    first, second = AccountFactory(), AccountFactory()
+    snapshot_save(snapshot=Snapshot(account=first, date=START, followers=10))
+    moved = snapshot_save(snapshot=Snapshot(account=first, date=START + dt.timedelta(days=1), followers=12))
+    moved.account = second
+    snapshot_save(snapshot=moved)
+    assert AccountLatest.objects.get(account=first).followers == 10
+    assert AccountLatest.objects.get(account=second).followers == 12
 
 
 def test_deleting_an_account_does_not_refresh_per_snapshot(django_assert_max_num_queries):
