@@ -53,7 +53,6 @@ CHANGELISTS = [
     "admin:accounts_account_changelist",
     "admin:accounts_organization_changelist",
     "admin:snapshots_snapshot_changelist",
-    "admin:snapshots_post_changelist",
     "admin:scraping_collectionrun_changelist",
     "admin:scraping_collectionoutcome_changelist",
 ]
