@@ -68,9 +68,6 @@ class AccountSpec:
 
 # --- Reading the lists teams keep ----------------------------------------------------------------
 
-CSV_ACCOUNT_COLUMNS = ("platform", "handle", "organization")
-
-
 def entries_from_json(text: str) -> list[dict]:
     """A JSON list of {"organization", "platform", "url"} objects (handle may replace url)."""
     try:

@@ -84,16 +84,6 @@ class AccountRef:
     external_id: str | None = None
     instance_host: str = ""
 
-    @classmethod
-    def from_account(cls, account) -> AccountRef:
-        return cls(
-            id=account.pk,
-            platform=account.platform,
-            handle=account.handle,
-            external_id=account.external_id or None,
-            instance_host=account.instance_host,
-        )
-
 
 @dataclass(slots=True)
 class Metrics:
