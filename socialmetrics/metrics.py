@@ -1,430 +1,309 @@
-"""Live performance figures: requests per endpoint, database work, cache hits, collection runs.
+"""Performance figures in prometheus_client: requests, response-cache look-ups, database work, Redis.
 
-Timings go into fixed histogram buckets (constant memory per endpoint, percentiles read from the
-bucket counts), plus count, sum, min and max. With `REDIS_URL` set the figures live in Redis, so
-every gunicorn worker and process adds to the same numbers and they survive a restart; one request
-costs one script call (a single round trip). Without Redis they are per process. If Redis fails,
-recording stops for a while (nothing is attempted on the request path) and resumes by itself.
+Recording stays in the process (no network round trip). With PROMETHEUS_MULTIPROC_DIR set (gunicorn
+with socialmetrics.gunicorn_conf) every process writes its own file there and a scrape adds them up.
+Figures kept elsewhere (collection runs, in the database) come from collectors that apps add with
+`register_collector`, read at scrape time. `/metrics` shows `registry()` in the Prometheus text
+format; `report()` is the JSON of /api/performance, computed from the same samples.
 """
 
 from __future__ import annotations
 
-import bisect
-import logging
+import os
 import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from django.conf import settings
+from django.core.cache import cache
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
 
-logger = logging.getLogger(__name__)
+#: Request and database time buckets, in seconds (0.5 ms .. 30 s).
+BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
-#: Upper bounds of the timing buckets, in seconds (0.25 ms .. 60 s, about 12% apart); one more
-#: bucket holds everything slower.
-BUCKETS: tuple[float, ...] = tuple(round(0.00025 * 1.12**i, 7) for i in range(108) if 0.00025 * 1.12**i <= 60)
-_REDIS_BACKOFF = 30.0  # seconds without trying Redis after a failure
+#: prometheus_client picks multiprocess mode from this variable when it is imported; so do we.
+MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 
+REQUESTS = Counter(
+    "socialmetrics_http_requests",
+    "Requests answered, by endpoint (the URL pattern's name) and status class.",
+    ["endpoint", "status"],
+)
+LATENCY = Histogram(
+    "socialmetrics_http_request_duration_seconds",
+    "Time to answer a request, by endpoint.",
+    ["endpoint"],
+    buckets=BUCKETS,
+)
+CACHE_HITS = Counter("socialmetrics_cache_hits", "Response cache hits, by cached group.", ["group"])
+CACHE_MISSES = Counter("socialmetrics_cache_misses", "Response cache misses, by cached group.", ["group"])
+DB_TIME = Histogram(
+    "socialmetrics_db_request_duration_seconds", "Database time of one request.", buckets=BUCKETS
+)
+DB_QUERIES = Counter("socialmetrics_db_queries", "Database queries made while answering requests.")
+REDIS_FAILURES = Counter(
+    "socialmetrics_redis_failures", "Redis commands that failed (refused, timed out, reset)."
+)
 
-def bucket_of(seconds: float) -> int:
-    return bisect.bisect_left(BUCKETS, seconds)
+#: Collection figures, computed from the run records by the collector the scraping app registers
+#: (scraping.metrics): finished runs by status, accounts by result, run durations.
+RUNS = "socialmetrics_collection_runs"
+RUN_ACCOUNTS = "socialmetrics_collection_accounts"
+RUN_DURATION = "socialmetrics_collection_run_duration_seconds"
 
-
-def percentile(histogram: dict[int, int], count: int, q: float) -> float | None:
-    """The q-th percentile from bucket counts: the upper bound of the bucket holding it."""
-    if not count:
-        return None
-    rank = q * count
-    seen = 0
-    for index in sorted(histogram):
-        seen += histogram[index]
-        if seen >= rank:
-            return BUCKETS[index] if index < len(BUCKETS) else BUCKETS[-1]
-    return BUCKETS[-1]
-
-
-@dataclass
-class RequestRecord:
-    endpoint: str
-    status: int
-    seconds: float
-    db_queries: int = 0
-    db_seconds: float = 0.0
-    cache: list[tuple[str, bool]] = field(default_factory=list)
-
-
-class _Series:
-    """count / sum / min / max / histogram of one timing series, in memory."""
-
-    __slots__ = ("count", "histogram", "maximum", "minimum", "total")
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.total = 0.0
-        self.minimum: float | None = None
-        self.maximum: float | None = None
-        self.histogram: dict[int, int] = defaultdict(int)
-
-    def add(self, seconds: float) -> None:
-        self.count += 1
-        self.total += seconds
-        self.minimum = seconds if self.minimum is None else min(self.minimum, seconds)
-        self.maximum = seconds if self.maximum is None else max(self.maximum, seconds)
-        self.histogram[bucket_of(seconds)] += 1
-
-    def as_raw(self) -> dict:
-        return {
-            "count": self.count,
-            "sum": self.total,
-            "min": self.minimum,
-            "max": self.maximum,
-            "hist": dict(self.histogram),
-        }
+_STARTED = time.time()
+_BASELINE_KEY = "metrics:baseline"
+_collectors: list[Collector] = []
 
 
-class MemoryStore:
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.reset()
-
-    def reset(self) -> None:
-        self.endpoints: dict[str, _Series] = defaultdict(_Series)
-        self.errors4: dict[str, int] = defaultdict(int)
-        self.errors5: dict[str, int] = defaultdict(int)
-        self.db = _Series()
-        self.db_queries = 0
-        self.db_requests = 0
-        self.cache_hits: dict[str, int] = defaultdict(int)
-        self.cache_misses: dict[str, int] = defaultdict(int)
-        self.runs = _Series()
-        self.run_success = 0
-        self.run_accounts = 0
-        self.since = time.time()
-
-    def record_request(self, r: RequestRecord) -> None:
-        with self.lock:
-            self.endpoints[r.endpoint].add(r.seconds)
-            if r.status >= 500:
-                self.errors5[r.endpoint] += 1
-            elif r.status >= 400:
-                self.errors4[r.endpoint] += 1
-            self.db.add(r.db_seconds)
-            self.db_queries += r.db_queries
-            self.db_requests += 1
-            for group, hit in r.cache:
-                (self.cache_hits if hit else self.cache_misses)[group] += 1
-
-    def record_run(self, *, seconds: float, accounts: int, success: bool) -> None:
-        with self.lock:
-            self.runs.add(seconds)
-            self.run_success += int(success)
-            self.run_accounts += accounts
-
-    def raw(self) -> dict:
-        with self.lock:
-            return {
-                "endpoints": {
-                    name: {**s.as_raw(), "err4": self.errors4[name], "err5": self.errors5[name]}
-                    for name, s in self.endpoints.items()
-                },
-                "db": {**self.db.as_raw(), "queries": self.db_queries, "requests": self.db_requests},
-                "cache": {
-                    g: {"hits": self.cache_hits[g], "misses": self.cache_misses[g]}
-                    for g in set(self.cache_hits) | set(self.cache_misses)
-                },
-                "runs": {**self.runs.as_raw(), "success": self.run_success, "accounts": self.run_accounts},
-                "since": self.since,
-            }
+def register_collector(collector: Collector) -> None:
+    """Add figures computed at scrape time (an app's `ready()` calls this) to /metrics and the report."""
+    _collectors.append(collector)
 
 
-# One request, one round trip: every counter of the request in a single script call.
-# KEYS[1] = prefix. ARGV: endpoint, seconds, bucket, status, db_seconds, db_bucket, db_queries, then
-# pairs of (cache group, 1 hit / 0 miss).
-_RECORD_REQUEST = """
-local p = KEYS[1]
-local ep = p .. ':ep:' .. ARGV[1]
-local s = tonumber(ARGV[2])
-redis.call('SADD', p .. ':endpoints', ARGV[1])
-redis.call('HINCRBY', ep, 'count', 1)
-redis.call('HINCRBYFLOAT', ep, 'sum', s)
-local mn = redis.call('HGET', ep, 'min')
-if (not mn) or s < tonumber(mn) then redis.call('HSET', ep, 'min', ARGV[2]) end
-local mx = redis.call('HGET', ep, 'max')
-if (not mx) or s > tonumber(mx) then redis.call('HSET', ep, 'max', ARGV[2]) end
-redis.call('HINCRBY', ep, 'b' .. ARGV[3], 1)
-local status = tonumber(ARGV[4])
-if status >= 500 then
-  redis.call('HINCRBY', ep, 'err5', 1)
-elseif status >= 400 then
-  redis.call('HINCRBY', ep, 'err4', 1)
-end
-local db = p .. ':db'
-local d = tonumber(ARGV[5])
-redis.call('HINCRBY', db, 'count', 1)
-redis.call('HINCRBY', db, 'queries', tonumber(ARGV[7]))
-redis.call('HINCRBYFLOAT', db, 'sum', d)
-local dmx = redis.call('HGET', db, 'max')
-if (not dmx) or d > tonumber(dmx) then redis.call('HSET', db, 'max', ARGV[5]) end
-redis.call('HINCRBY', db, 'b' .. ARGV[6], 1)
-local i = 8
-while ARGV[i] do
-  redis.call('HINCRBY', p .. ':cache', ARGV[i] .. (ARGV[i + 1] == '1' and ':hits' or ':misses'), 1)
-  i = i + 2
-end
-redis.call('SETNX', p .. ':since', redis.call('TIME')[1])
-return 1
-"""
-
-_RECORD_RUN = """
-local r = KEYS[1] .. ':runs'
-local s = tonumber(ARGV[1])
-redis.call('HINCRBY', r, 'count', 1)
-redis.call('HINCRBYFLOAT', r, 'sum', s)
-redis.call('HINCRBY', r, 'success', tonumber(ARGV[3]))
-redis.call('HINCRBY', r, 'accounts', tonumber(ARGV[2]))
-local mn = redis.call('HGET', r, 'min')
-if (not mn) or s < tonumber(mn) then redis.call('HSET', r, 'min', ARGV[1]) end
-local mx = redis.call('HGET', r, 'max')
-if (not mx) or s > tonumber(mx) then redis.call('HSET', r, 'max', ARGV[1]) end
-redis.call('HINCRBY', r, 'b' .. ARGV[4], 1)
-redis.call('SETNX', KEYS[1] .. ':since', redis.call('TIME')[1])
-return 1
-"""
+def registry() -> CollectorRegistry:
+    """Everything a scrape shows: every process's figures (multiprocess mode) or this process's,
+    and the registered collectors."""
+    scrape = CollectorRegistry()
+    if MULTIPROCESS:
+        MultiProcessCollector(scrape)
+    else:
+        scrape.register(REGISTRY)  # a registry collects like any collector
+    for collector in _collectors:
+        scrape.register(collector)
+    return scrape
 
 
-def _series_from_hash(data: dict[str, str]) -> dict:
-    hist = {int(k[1:]): int(v) for k, v in data.items() if k.startswith("b") and k[1:].isdigit()}
-    return {
-        "count": int(data.get("count", 0)),
-        "sum": float(data.get("sum", 0.0)),
-        "min": float(data["min"]) if "min" in data else None,
-        "max": float(data["max"]) if "max" in data else None,
-        "hist": hist,
-    }
+# --- Recording (PerformanceMiddleware, the response cache, the Redis policy) -------------------------
 
-
-class RedisStore:
-    def __init__(self, url: str, prefix: str) -> None:
-        import redis
-
-        self.redis = redis.Redis.from_url(
-            url, socket_connect_timeout=0.25, socket_timeout=0.25, decode_responses=True
-        )
-        self.prefix = prefix
-        self._record = self.redis.register_script(_RECORD_REQUEST)
-        self._run = self.redis.register_script(_RECORD_RUN)
-        self._down_until = 0.0
-
-    def _available(self) -> bool:
-        return time.monotonic() >= self._down_until
-
-    def _failed(self, exc: Exception) -> None:
-        from socialmetrics.cache import redis_failures
-
-        redis_failures.incr()
-        self._down_until = time.monotonic() + _REDIS_BACKOFF
-        logger.warning(
-            "performance metrics: Redis unavailable (%s); not recording for %.0f s", exc, _REDIS_BACKOFF
-        )
-
-    def record_request(self, r: RequestRecord) -> None:
-        if not self._available():
-            return
-        args: list = [r.endpoint, repr(r.seconds), bucket_of(r.seconds), r.status, repr(r.db_seconds),
-                      bucket_of(r.db_seconds), r.db_queries]  # fmt: skip
-        for group, hit in r.cache:
-            args += [group, "1" if hit else "0"]
-        try:
-            self._record(keys=[self.prefix], args=args)
-        except Exception as exc:
-            self._failed(exc)
-
-    def record_run(self, *, seconds: float, accounts: int, success: bool) -> None:
-        if not self._available():
-            return
-        try:
-            self._run(keys=[self.prefix], args=[repr(seconds), accounts, int(success), bucket_of(seconds)])
-        except Exception as exc:
-            self._failed(exc)
-
-    def raw(self) -> dict:
-        p = self.prefix
-        names = sorted(self.redis.smembers(f"{p}:endpoints"))
-        pipe = self.redis.pipeline(transaction=False)
-        for name in names:
-            pipe.hgetall(f"{p}:ep:{name}")
-        pipe.hgetall(f"{p}:db")
-        pipe.hgetall(f"{p}:cache")
-        pipe.hgetall(f"{p}:runs")
-        pipe.get(f"{p}:since")
-        *endpoint_data, db, cache_data, runs, since = pipe.execute()
-        endpoints = {}
-        for name, data in zip(names, endpoint_data, strict=True):
-            endpoints[name] = {
-                **_series_from_hash(data),
-                "err4": int(data.get("err4", 0)),
-                "err5": int(data.get("err5", 0)),
-            }
-        cache: dict[str, dict[str, int]] = defaultdict(lambda: {"hits": 0, "misses": 0})
-        for key, value in cache_data.items():
-            group, _, kind = key.rpartition(":")
-            cache[group][kind] = int(value)
-        return {
-            "endpoints": endpoints,
-            "db": {
-                **_series_from_hash(db),
-                "queries": int(db.get("queries", 0)),
-                "requests": int(db.get("count", 0)),
-            },
-            "cache": dict(cache),
-            "runs": {
-                **_series_from_hash(runs),
-                "success": int(runs.get("success", 0)),
-                "accounts": int(runs.get("accounts", 0)),
-            },
-            "since": float(since) if since else time.time(),
-        }
-
-    def reset(self) -> None:
-        keys = list(self.redis.scan_iter(f"{self.prefix}:*", count=500))
-        pipe = self.redis.pipeline(transaction=True)
-        if keys:
-            pipe.delete(*keys)
-        pipe.set(f"{self.prefix}:since", int(time.time()))
-        pipe.execute()
-
-
-_store_lock = threading.Lock()
-_store: MemoryStore | RedisStore | None = None
-_store_url: str | None = None
-
-
-def store() -> MemoryStore | RedisStore:
-    """The process's store: Redis when REDIS_URL is set, else memory (rebuilt if settings change)."""
-    global _store, _store_url
-    url = settings.REDIS_URL or ""
-    if _store is None or url != _store_url:
-        with _store_lock:
-            if _store is None or url != _store_url:
-                prefix = f"{settings.CACHES['default'].get('KEY_PREFIX') or 'sm'}:perf"
-                _store = RedisStore(url, prefix) if url else MemoryStore()
-                _store_url = url
-    return _store
-
-
-def record_request(record: RequestRecord) -> None:
-    store().record_request(record)
-
-
-def record_run(*, seconds: float, accounts: int, success: bool) -> None:
-    store().record_run(seconds=seconds, accounts=accounts, success=success)
-
-
-def reset() -> None:
-    store().reset()
-
-
-# --- Per-request context: cache events noted while the request runs --------------------------------
-
-_local = threading.local()
+# The cache time of the request this thread is serving, for its Server-Timing header; begin_request
+# starts it at zero.
+_request = threading.local()
 
 
 def begin_request() -> None:
-    _local.cache = []
-    _local.cache_seconds = 0.0
+    _request.cache_seconds = 0.0
+
+
+def end_request() -> float:
+    """The request's cache time, in seconds."""
+    seconds = getattr(_request, "cache_seconds", 0.0)
+    _request.cache_seconds = 0.0
+    return seconds
 
 
 def note_cache(group: str, *, hit: bool, seconds: float = 0.0) -> None:
-    """Called by the response cache: a hit or miss in a cached group during this request."""
-    events = getattr(_local, "cache", None)
-    if events is not None:
-        events.append((group, hit))
-        _local.cache_seconds += seconds
+    """Called by the response cache: a hit or miss in a cached group, and the time it took."""
+    (CACHE_HITS if hit else CACHE_MISSES).labels(group).inc()
+    _request.cache_seconds = getattr(_request, "cache_seconds", 0.0) + seconds
 
 
-def end_request() -> tuple[list[tuple[str, bool]], float]:
-    events = getattr(_local, "cache", None) or []
-    seconds = getattr(_local, "cache_seconds", 0.0)
-    _local.cache = None
-    _local.cache_seconds = 0.0
-    return events, seconds
+def record_request(*, endpoint: str, status: int, seconds: float, db_queries: int, db_seconds: float) -> None:
+    REQUESTS.labels(endpoint, f"{status // 100}xx").inc()
+    LATENCY.labels(endpoint).observe(seconds)
+    DB_TIME.observe(db_seconds)
+    DB_QUERIES.inc(db_queries)
 
 
-# --- The report -------------------------------------------------------------------------------------
+def note_redis_failure() -> None:
+    """Called by socialmetrics.redis_policy for each Redis failure."""
+    REDIS_FAILURES.inc()
 
 
-def _timing(series: dict) -> dict:
-    count = series["count"]
+# --- The report (/api/performance) ------------------------------------------------------------------
+
+#: {family name: {(sample name, sorted labels): value}}: the counters and histograms of a scrape.
+Figures = dict[str, dict[tuple[str, tuple[tuple[str, str], ...]], float]]
+
+
+def figures() -> Figures:
+    """The counters and histograms of a scrape (gauges and `_created` timestamps left out)."""
+    found: Figures = {}
+    for family in registry().collect():
+        if family.type not in ("counter", "histogram"):
+            continue
+        samples = found.setdefault(family.name, {})
+        for sample in family.samples:
+            if not sample.name.endswith("_created"):
+                samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return found
+
+
+def reset() -> None:
+    """Make /api/performance count from now: the current figures become its baseline, kept in the
+    cache so every process subtracts the same one (Prometheus counters never go backwards)."""
+    cache.set(_BASELINE_KEY, {"since": time.time(), "figures": figures()}, timeout=None)
+
+
+def _since_baseline(current: Figures, baseline: Figures) -> Figures:
+    """current - baseline; a family below its baseline somewhere has restarted since (a new gunicorn
+    master, deleted run records) and counts from zero."""
+    result: Figures = {}
+    for name, samples in current.items():
+        base = baseline.get(name, {})
+        if any(value < base.get(key, 0.0) for key, value in samples.items()):
+            result[name] = samples
+        else:
+            result[name] = {key: value - base.get(key, 0.0) for key, value in samples.items()}
+    return result
+
+
+@dataclass
+class Series:
+    """One histogram series: cumulative bucket counts by upper bound, count and sum."""
+
+    buckets: dict[float, float] = field(default_factory=dict)
+    count: float = 0.0
+    total: float = 0.0
+
+    def _finite(self) -> list[float]:
+        return sorted(b for b in self.buckets if b != float("inf"))
+
+    def upper(self, rank: float) -> float | None:
+        """Upper bound of the bucket holding the rank-th observation (the largest bound when slower)."""
+        if not self.count:
+            return None
+        bounds = self._finite()
+        return next((b for b in bounds if self.buckets[b] >= rank), bounds[-1])
+
+    def lowest(self) -> float | None:
+        """Lower bound of the lowest bucket used."""
+        if not self.count:
+            return None
+        bounds = self._finite()
+        return next(
+            (low for low, b in zip([0.0, *bounds[:-1]], bounds, strict=True) if self.buckets[b] >= 1),
+            bounds[-1],
+        )
+
+    def timing(self) -> dict:
+        """Count, average, and min / max / percentiles at bucket precision."""
+        return {
+            "count": int(self.count),
+            "avg_time": round(self.total / self.count, 6) if self.count else None,
+            "min_time": self.lowest(),
+            "max_time": self.upper(self.count),
+            "p50_time": self.upper(0.50 * self.count),
+            "p95_time": self.upper(0.95 * self.count),
+            "p99_time": self.upper(0.99 * self.count),
+        }
+
+
+def histograms(samples: dict, *, by: str | None = None) -> dict[str, Series]:
+    """A histogram family's series by the value of label `by` (all under "" when None)."""
+    series: dict[str, Series] = defaultdict(Series)
+    for (name, labels), value in samples.items():
+        labels = dict(labels)
+        one = series[labels.get(by, "") if by else ""]
+        if name.endswith("_bucket"):
+            one.buckets[float(labels["le"])] = value
+        elif name.endswith("_count"):
+            one.count = value
+        elif name.endswith("_sum"):
+            one.total = value
+    return series
+
+
+def counters(samples: dict, *, by: str | None = None) -> dict[str, float]:
+    """A counter family's totals by the value of label `by` (all under "" when None)."""
+    totals: dict[str, float] = defaultdict(float)
+    for (name, labels), value in samples.items():
+        if name.endswith("_total"):
+            totals[dict(labels).get(by, "") if by else ""] += value
+    return totals
+
+
+def _samples(found: Figures, metric: Counter | Histogram) -> dict:
+    return found.get(metric.describe()[0].name, {})
+
+
+def _ratio(part: float, whole: float, digits: int = 4) -> float | None:
+    return round(part / whole, digits) if whole else None
+
+
+def _api(found: Figures) -> dict:
+    statuses: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for (_, labels), value in _samples(found, REQUESTS).items():
+        labels = dict(labels)
+        statuses[labels["endpoint"]][labels["status"]] += value
+    api = {}
+    for endpoint, series in sorted(histograms(_samples(found, LATENCY), by="endpoint").items()):
+        if not series.count:
+            continue
+        client, server = int(statuses[endpoint]["4xx"]), int(statuses[endpoint]["5xx"])
+        api[endpoint] = {
+            "endpoint": endpoint,
+            **series.timing(),
+            "errors": client + server,
+            "client_errors": client,
+            "server_errors": server,
+        }
+    return api
+
+
+def _cache(found: Figures) -> dict:
+    hits = counters(_samples(found, CACHE_HITS), by="group")
+    misses = counters(_samples(found, CACHE_MISSES), by="group")
+    total_hits, total_misses = int(sum(hits.values())), int(sum(misses.values()))
+    by_key = {}
+    for group in sorted(set(hits) | set(misses)):
+        h, m = int(hits.get(group, 0)), int(misses.get(group, 0))
+        if h + m:
+            by_key[group] = {"hits": h, "misses": m, "hit_rate": _ratio(h, h + m)}
     return {
-        "count": count,
-        "avg_time": round(series["sum"] / count, 6) if count else None,
-        "min_time": series["min"],
-        "max_time": series["max"],
-        "p50_time": percentile(series["hist"], count, 0.50),
-        "p95_time": percentile(series["hist"], count, 0.95),
-        "p99_time": percentile(series["hist"], count, 0.99),
+        "total_hits": total_hits,
+        "total_misses": total_misses,
+        "total_requests": total_hits + total_misses,
+        "hit_rate": _ratio(total_hits, total_hits + total_misses),
+        "miss_rate": _ratio(total_misses, total_hits + total_misses),
+        "by_key": by_key,
+    }
+
+
+def _database(found: Figures) -> dict:
+    series = histograms(_samples(found, DB_TIME)).get("", Series())
+    queries = int(sum(counters(_samples(found, DB_QUERIES)).values()))
+    timing = series.timing()
+    return {
+        "total_queries": queries,
+        "total_time": round(series.total, 6),
+        "avg_time": timing["avg_time"],
+        "max_time": timing["max_time"],
+        "p95_time": timing["p95_time"],
+        "queries_per_request": _ratio(queries, series.count, 2),
+    }
+
+
+def _scraper(found: Figures) -> dict:
+    runs = counters(found.get(RUNS, {}), by="status")
+    accounts = sum(counters(found.get(RUN_ACCOUNTS, {})).values())
+    durations = histograms(found.get(RUN_DURATION, {})).get("", Series())
+    total, success = int(sum(runs.values())), int(runs.get("completed", 0))
+    timing = durations.timing()
+    return {
+        "total_executions": total,
+        "success_count": success,
+        "error_count": total - success,
+        "success_rate": _ratio(success, total),
+        "avg_time": timing["avg_time"],
+        "min_time": timing["min_time"],
+        "max_time": timing["max_time"],
+        "accounts_per_second": _ratio(accounts, durations.total, 1),
     }
 
 
 def report() -> dict:
-    """Everything /api/performance shows (times in seconds; percentiles at bucket precision)."""
-    raw = store().raw()
-    api = {}
-    for name, series in sorted(raw["endpoints"].items()):
-        timing = _timing(series)
-        api[name] = {
-            "endpoint": name,
-            **timing,
-            "errors": series["err4"] + series["err5"],
-            "client_errors": series["err4"],
-            "server_errors": series["err5"],
-        }
-    hits = sum(c["hits"] for c in raw["cache"].values())
-    misses = sum(c["misses"] for c in raw["cache"].values())
-    total = hits + misses
-    db = raw["db"]
-    db_timing = _timing(db)
-    runs = raw["runs"]
-    run_timing = _timing(runs)
+    """Everything /api/performance shows (times in seconds; min, max and percentiles at bucket precision)."""
+    current = figures()
+    baseline = cache.get(_BASELINE_KEY)
+    found = _since_baseline(current, baseline["figures"]) if baseline else current
     return {
-        "api": api,
-        "cache": {
-            "total_hits": hits,
-            "total_misses": misses,
-            "total_requests": total,
-            "hit_rate": round(hits / total, 4) if total else None,
-            "miss_rate": round(misses / total, 4) if total else None,
-            "by_key": {
-                group: {**c, "hit_rate": round(c["hits"] / (c["hits"] + c["misses"]), 4)}
-                for group, c in sorted(raw["cache"].items())
-                if c["hits"] + c["misses"]
-            },
-        },
-        "database": {
-            "total_queries": db["queries"],
-            "total_time": round(db["sum"], 6),
-            "avg_time": db_timing["avg_time"],
-            "max_time": db_timing["max_time"],
-            "p95_time": db_timing["p95_time"],
-            "queries_per_request": round(db["queries"] / db["requests"], 2) if db["requests"] else None,
-        },
-        "scraper": {
-            "total_executions": runs["count"],
-            "success_count": runs["success"],
-            "error_count": runs["count"] - runs["success"],
-            "success_rate": round(runs["success"] / runs["count"], 4) if runs["count"] else None,
-            "avg_time": run_timing["avg_time"],
-            "min_time": run_timing["min_time"],
-            "max_time": run_timing["max_time"],
-            "accounts_per_second": round(runs["accounts"] / runs["sum"], 1) if runs["sum"] else None,
-        },
-        "since": raw["since"],
-        "backend": "redis" if isinstance(store(), RedisStore) else "process",
+        "api": _api(found),
+        "cache": _cache(found),
+        "database": _database(found),
+        "scraper": _scraper(found),
+        "since": baseline["since"] if baseline else _STARTED,
+        "backend": "multiprocess" if MULTIPROCESS else "process",
     }
-
-
-# --- Redis failures (counted by socialmetrics.redis_policy) -----------------------------------------
-
-
-def note_redis_failure() -> None:
-    pass

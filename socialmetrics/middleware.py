@@ -1,4 +1,4 @@
-"""Request timing for the live performance figures, and the Server-Timing header."""
+"""Request timing for the performance figures (socialmetrics.metrics), and the Server-Timing header."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ class _QueryTimer:
 
 
 class PerformanceMiddleware:
-    """Records every request per endpoint (the URL pattern's name) with its database and cache work."""
+    """Records every request per endpoint (the URL pattern's name) with its database work."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -37,11 +37,10 @@ class PerformanceMiddleware:
         started = time.perf_counter()
         timer = _QueryTimer()
         metrics.begin_request()
-        connection = connections["default"]
-        with connection.execute_wrapper(timer):
+        with connections["default"].execute_wrapper(timer):
             response = self.get_response(request)
         seconds = time.perf_counter() - started
-        cache_events, cache_seconds = metrics.end_request()
+        cache_seconds = metrics.end_request()
         match = getattr(request, "resolver_match", None)
         endpoint = (match.view_name if match else "") or "unmatched"
         if request.path.startswith("/api/") or request.path.startswith("/health/"):
@@ -51,13 +50,10 @@ class PerformanceMiddleware:
             )
         if not endpoint.startswith("djdt:"):
             metrics.record_request(
-                metrics.RequestRecord(
-                    endpoint=endpoint,
-                    status=response.status_code,
-                    seconds=seconds,
-                    db_queries=timer.count,
-                    db_seconds=timer.seconds,
-                    cache=cache_events,
-                )
+                endpoint=endpoint,
+                status=response.status_code,
+                seconds=seconds,
+                db_queries=timer.count,
+                db_seconds=timer.seconds,
             )
         return response

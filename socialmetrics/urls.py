@@ -11,6 +11,7 @@ from socialmetrics import pages
 from socialmetrics.api import errors
 from socialmetrics.api.health import LiveView, ReadyView
 from socialmetrics.api.performance import PerformanceView
+from socialmetrics.api.prometheus import MetricsView
 from socialmetrics.api.views import CacheView
 
 # Every API path answers with and without a trailing slash (the earlier tracker's clients use both).
@@ -48,6 +49,7 @@ urlpatterns = [
     re_path(r"^upload/?$", upload_view, name="upload"),
     re_path(r"^health/live/?$", LiveView.as_view(), name="health-live"),
     re_path(r"^health/ready/?$", ReadyView.as_view(), name="health-ready"),
+    re_path(r"^metrics/?$", MetricsView.as_view(), name="metrics"),
     path("admin/", admin.site.urls),
     path("", include("django.contrib.auth.urls")),
     path("", include("socialmetrics.pages")),

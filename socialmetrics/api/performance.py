@@ -1,4 +1,4 @@
-"""GET /api/performance: the live figures; DELETE resets them (staff)."""
+"""GET /api/performance: the figures of /metrics as JSON; DELETE makes them count from now (staff)."""
 
 from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
@@ -30,13 +30,25 @@ class PerformanceView(APIView):
     @extend_schema(
         tags=["performance"],
         summary="Live performance figures: endpoints, cache, database, collection runs",
+        description=(
+            "The Prometheus figures of /metrics since the last reset (or the server's start), as JSON: "
+            "`api` (per endpoint: count, avg/min/max/p50/p95/p99 time, errors), `cache` (hits and "
+            "misses per group), `database` (queries and time per request), `scraper` (finished "
+            "collection runs from the run records). Times are in seconds; averages are exact, while "
+            "min, max and percentiles are histogram bucket bounds (min the lower bound of the lowest "
+            "bucket used, max and percentiles the upper bound of the bucket holding them; requests "
+            "are bucketed from 0.5 ms to 30 s, runs from 1 s to 6 h)."
+        ),
         responses=OpenApiTypes.OBJECT,
     )
     def get(self, request):
         return Response(metrics.report())
 
     @extend_schema(
-        tags=["performance"], summary="Reset the performance figures (staff)", responses=OpenApiTypes.OBJECT
+        tags=["performance"],
+        summary="Reset the performance figures (staff)",
+        description="GET then counts from now (/metrics is unchanged: Prometheus counters never go back).",
+        responses=OpenApiTypes.OBJECT,
     )
     def delete(self, request):
         metrics.reset()
