@@ -2,6 +2,7 @@ from django.contrib import admin
 
 from socialmetrics.admin_tools import EstimatedCountPaginator
 
+from . import services
 from .models import CollectionOutcome, CollectionRun
 
 
@@ -44,9 +45,17 @@ class CollectionRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     ]
     list_filter = ["mode", "status"]
     date_hierarchy = "started_at"
-    readonly_fields = [f.name for f in CollectionRun._meta.fields]
+    readonly_fields = [f.name for f in CollectionRun._meta.fields if f.name != "lock_token"]
     inlines = [OutcomeInline]
     show_facets = admin.ShowFacets.NEVER
+
+    def changelist_view(self, request, extra_context=None):
+        services.runs_reap_stale()  # a run whose process died is listed as it ended, not "running"
+        return super().changelist_view(request, extra_context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        services.runs_reap_stale()
+        return super().change_view(request, object_id, form_url, extra_context)
 
 
 @admin.register(CollectionOutcome)

@@ -31,6 +31,8 @@ class CollectionRun(models.Model):
     accounts_skipped = models.PositiveIntegerField(default=0)
     duration_seconds = models.FloatField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True, help_text="Last sign of life of the run.")
+    #: The collection lock's token while the run holds it: only a lock held under it is freed for it.
+    lock_token = models.CharField(max_length=64, blank=True, editable=False)
     options = models.JSONField(default=dict, blank=True)
     message = models.TextField(blank=True)
     #: Per platform: {"x": {"succeeded": n, "failed": n, "skipped": n, "deferred": n}}.
@@ -79,20 +81,3 @@ class CollectionOutcome(models.Model):
 
     def __str__(self) -> str:
         return f"{self.account_id} in run {self.run_id}: {self.status}"
-
-
-class RunLock(models.Model):
-    """The database form of the lock that stops two collection runs from overlapping.
-
-    Used when Redis is not configured. A lock whose holder stopped refreshing it (a crashed
-    process) expires and can be taken over.
-    """
-
-    name = models.CharField(max_length=50, unique=True)
-    token = models.CharField(max_length=64)
-    run = models.ForeignKey(CollectionRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    acquired_at = models.DateTimeField(default=timezone.now)
-    expires_at = models.DateTimeField()
-
-    def __str__(self) -> str:
-        return f"{self.name} (run {self.run_id}, until {self.expires_at:%H:%M:%S})"

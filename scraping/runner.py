@@ -1,12 +1,12 @@
 """The collection runner: parallel, within each platform's limits, recorded, and safe to repeat.
 
-`run_start` takes the lock and records a run; `run_execute` collects and writes; `collect` does
-both. Accounts are collected in batches on a thread pool: core accounts' batches are handed out
-first, and no platform ever has more batches in flight than its concurrency cap. Results are
-written through the bulk upsert service in batches (by writer threads on PostgreSQL, else by the
-calling thread: see `_Writers`), so a run can be repeated the same day (values are updated, nothing
-is duplicated), what was written before a crash or Ctrl-C stays written, and the dashboard fills in
-as the run goes.
+`run_start` takes the lock and records a run; `run_execute` collects and writes, while a heartbeat
+thread renews the lock and the record; `collect` does both. Accounts are collected in batches on a
+thread pool: core accounts' batches are handed out first, and no platform ever has more batches in
+flight than its concurrency cap. Results are written through the bulk upsert service in batches (by
+writer threads on PostgreSQL, else by the calling thread: see `_Writers`), so a run can be repeated
+the same day (values are updated, nothing is duplicated), what was written before a crash or Ctrl-C
+stays written, and the dashboard fills in as the run goes.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -31,19 +32,19 @@ from accounts.models import Account
 from snapshots.models import Source
 from snapshots.services import SnapshotRow, snapshot_upsert_many
 from socialmetrics import cache as generations
-from socialmetrics import metrics
+from socialmetrics import redis_policy
 from socialmetrics.dates import local_today
 
-from . import selectors
+from . import selectors, services
 from .collectors.base import AccountRef, Outcome, get_collector, platform_label
 from .collectors.simulated import SimulatedCollector
-from .locks import LockHeld, collection_lock
+from .locks import LockHeld, LockUnavailable, run_lock
 from .models import CollectionOutcome, CollectionRun, OutcomeStatus, RunMode, RunStatus
 from .ratelimit import FALLBACK_CONCURRENCY, WaitTooLong, configured_concurrency
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["LockHeld", "Progress", "RunOptions", "collect", "run_execute", "run_start"]
+__all__ = ["LockHeld", "LockLost", "Progress", "RunOptions", "collect", "run_execute", "run_start"]
 
 FLUSH_ACCOUNTS = 2000
 FLUSH_SECONDS = 1.0
@@ -296,29 +297,124 @@ def default_collector_factory(platform: str, options: RunOptions, days: list[dt.
     return get_collector(platform, max_wait=options.max_wait)
 
 
-def run_start(
-    *, options: RunOptions, lock: bool = True, status: str = RunStatus.RUNNING
-) -> tuple[CollectionRun, object | None]:
-    """Take the collection lock and record a new run (raises LockHeld when one is running).
-
-    The caller starts the lock's keep-alive where the run is carried out."""
+def run_start(*, options: RunOptions, status: str = RunStatus.RUNNING) -> tuple[CollectionRun, object | None]:
+    """Take the collection lock, then record a new run: when a run is going, LockHeld names it and no
+    record is made. Runs found dead are ended first (their locks freed). A queued run's lock lives
+    for SOCIALMETRICS_RUN_QUEUE_SECONDS; a running run's is renewed by its heartbeat (run_execute)."""
     options.date = options.date or local_today()
-    run = CollectionRun(mode=options.mode, status=status, options=options.as_json(), date=options.date)
+    fields = {"mode": options.mode, "status": status, "options": options.as_json(), "date": options.date}
     if options.dry_run:
-        return run, None
-    held = collection_lock() if lock else None
-    run.heartbeat_at = timezone.now()
-    run.save()
-    if held is not None:
-        try:
-            held.acquire(run_id=run.pk)
-        except LockHeld as exc:
-            run.status = RunStatus.FAILED
-            run.finished_at = timezone.now()
-            run.message = str(exc)
-            run.save(update_fields=["status", "finished_at", "message"])
-            raise
+        return CollectionRun(**fields), None
+    timing = services.run_timing()
+    services.runs_reap_stale()
+    held = run_lock(timeout=timing.queue if status == RunStatus.PENDING else timing.stale)
+    try:
+        held.acquire()
+    except LockHeld as exc:
+        raise LockHeld(run_id=selectors.run_holding_lock(token=exc.token), token=exc.token) from None
+    try:
+        run = CollectionRun.objects.create(**fields, heartbeat_at=timezone.now(), lock_token=held.token)
+    except BaseException:
+        held.release()
+        raise
     return run, held
+
+
+def run_take_over(*, run_id: int, lock_token: str) -> tuple[CollectionRun, object] | None:
+    """For the Celery worker about to carry out a queued run: claim the run (pending to running, once)
+    and take its lock over by token. None when either fails (the run failed or expired meanwhile,
+    another worker has it, or another run holds the lock): then the run is not carried out."""
+    if not redis_policy.enabled():
+        message = "the worker has no REDIS_URL, so it cannot take over the run's lock"
+        services.run_fail(run_id=run_id, message=message)
+        raise ImproperlyConfigured(f"CELERY_BROKER_URL needs REDIS_URL: {message}")
+    if not services.run_claim(run_id=run_id):
+        logger.warning("collection run %s is no longer queued; not carried out", run_id)
+        return None
+    lock = run_lock(token=lock_token, timeout=services.run_timing().stale)
+    try:
+        taken = lock.take_over()
+    except LockUnavailable as exc:
+        services.run_fail(run_id=run_id, message=f"the worker could not take over its lock: {exc}")
+        return None
+    if not taken:
+        message = "its lock expired before a worker took it up (another run may hold it now)"
+        services.run_fail(run_id=run_id, message=message)
+        logger.warning("collection run %s: %s; not carried out", run_id, message)
+        return None
+    return CollectionRun.objects.get(pk=run_id), lock
+
+
+class LockLost(Exception):
+    """The run can no longer prove it holds the collection lock, so it writes nothing more."""
+
+    def __init__(self, reason: str):
+        super().__init__(f"stopped writing: {reason}; what was written before is kept")
+
+
+class _Heartbeat:
+    """A thread that, every SOCIALMETRICS_RUN_HEARTBEAT_SECONDS, renews the run's lock and writes the
+    run's heartbeat_at (not inside a caller's transaction: other connections cannot see that record).
+
+    `check()` comes before each batch is written: a flag and a clock reading, no round trip. It
+    fails once a renewal said the lock or the record is no longer the run's, or when no renewal
+    has succeeded for the lock's timeout less one interval: the run stops before a lock it could
+    not renew expires and another run takes it.
+    """
+
+    def __init__(self, *, run_id: int, lock, write_record: bool):
+        timing = services.run_timing()
+        self._run_id = run_id
+        self._lock = lock
+        self._write_record = write_record
+        self._interval = timing.heartbeat
+        self._window = timing.stale - timing.heartbeat
+        self._renewed = time.monotonic()  # when the last successful renewal was sent
+        self._problem = "no answer"
+        self.lost: str | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"collection-heartbeat-{run_id}", daemon=True)
+
+    def start(self) -> None:
+        self._renewed = time.monotonic()
+        self._thread.start()
+
+    def check(self) -> None:
+        if self.lost is None and time.monotonic() - self._renewed < self._window:
+            return
+        silent = f"could not renew its collection lock for {self._window:g} s ({self._problem})"
+        raise LockLost(self.lost or silent)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+
+    def _beat(self) -> None:
+        while self.lost is None and not self._stop.wait(self._interval):
+            sent = time.monotonic()
+            try:
+                if not self._lock.renew():
+                    self.lost = "it lost its collection lock (expired, or freed as stale)"
+                elif self._write_record and not services.run_beat(run_id=self._run_id):
+                    self.lost = "its record was ended by another process"
+                else:
+                    self._renewed = sent
+            except Exception as exc:  # the store did not answer: this renewal did not happen
+                self._problem = f"{type(exc).__name__}: {exc}"
+                logger.warning("collection run %s could not renew its lock: %s", self._run_id, exc)
+            finally:
+                connection.close()  # back to the pool between beats, not held for the whole run
+        if self.lost:
+            logger.error("collection run %s: %s", self._run_id, self.lost)
+
+
+def _let_go(heartbeat: _Heartbeat | None, lock) -> None:
+    """Stop renewing, and free the lock (a no-op the second time)."""
+    if heartbeat is not None:
+        heartbeat.stop()
+    if lock is not None:
+        lock.release()
 
 
 def run_execute(
@@ -329,7 +425,33 @@ def run_execute(
     on_progress: Callable[[Progress], None] | None = None,
     collector_factory: CollectorFactory = default_collector_factory,
 ) -> CollectionRun:
-    """Collect the selected accounts and write what was found. Records the run as it goes."""
+    """Collect the selected accounts and write what was found. Records the run as it goes, renews
+    `held_lock` (the run's, from run_start or run_take_over) while it runs and frees it at the end.
+
+    A run that loses its lock stops writing and ends interrupted, with the reason; one that cannot
+    even begin collecting ends failed."""
+    heartbeat = None
+    if held_lock is not None:
+        heartbeat = _Heartbeat(run_id=run.pk, lock=held_lock, write_record=not connection.in_atomic_block)
+        heartbeat.start()
+    try:
+        return _execute(run, options, heartbeat, held_lock, on_progress, collector_factory)
+    except BaseException as exc:
+        if run.pk and run.finished_at is None:  # ended before its record was finished: say how
+            services.run_fail(run_id=run.pk, message=f"ended by an error: {type(exc).__name__}: {exc}")
+        raise
+    finally:
+        _let_go(heartbeat, held_lock)
+
+
+def _execute(
+    run: CollectionRun,
+    options: RunOptions,
+    heartbeat: _Heartbeat | None,
+    held_lock,
+    on_progress: Callable[[Progress], None] | None,
+    collector_factory: CollectorFactory,
+) -> CollectionRun:
     write = not options.dry_run
     if write and run.status != RunStatus.RUNNING:
         run.status = RunStatus.RUNNING
@@ -394,12 +516,15 @@ def run_execute(
             results.put(outcomes)
 
     def write_batch(outcomes: list[Outcome], counts: _Counts) -> None:
+        if heartbeat is not None:
+            heartbeat.check()  # in memory: the runner's writing speed allows no round trip per batch
         _flush(run, outcomes, days, source, counts, write)
 
     buffer: list[Outcome] = []
     last_flush = time.perf_counter()
     status = RunStatus.COMPLETED
     stopped: KeyboardInterrupt | None = None
+    lost: LockLost | None = None
     if write:
         generations.connect()  # while this thread still has the GIL to itself
     writers = _Writers(write_batch, threads=_writer_threads(write=write, total=progress.total), run_id=run.pk)
@@ -427,6 +552,9 @@ def run_execute(
                     on_progress(progress)
         for future in futures:
             future.result()
+    except LockLost as exc:  # the record says so; nothing more is collected or written
+        status, lost = RunStatus.INTERRUPTED, exc
+        scheduler.stop()
     except BaseException:
         status = RunStatus.INTERRUPTED
         scheduler.stop()
@@ -434,22 +562,26 @@ def run_execute(
     finally:
         pool.shutdown(wait=status != RunStatus.INTERRUPTED, cancel_futures=True)
         try:
-            writers.close(buffer, progress.counts())
+            writers.close(buffer if lost is None else [], progress.counts())
             failure = writers.wait()
         except KeyboardInterrupt as exc:  # the writers go on with what they were given: wait once more
             status, stopped = RunStatus.INTERRUPTED, exc
             failure = writers.wait()
+        if failure is not None and isinstance(failure.error, LockLost):
+            lost, failure = failure.error, None
         if failure is not None:  # the record must still say how the run ended
             status = RunStatus.INTERRUPTED
             run.message = f"the last {failure.unwritten} outcomes could not be written: {failure.error}"
+        if lost is not None:
+            status = RunStatus.INTERRUPTED
+            run.message = str(lost)
         if unfreeze:
             gc.unfreeze()
         if on_progress:
             on_progress(progress)
         if status == RunStatus.COMPLETED and not progress.succeeded:
             status = RunStatus.FAILED
-        if held_lock is not None:  # free before the record says "finished": a new run may start then
-            held_lock.release()
+        _let_go(heartbeat, held_lock)  # before the record says "finished": a new run may start then
         _finish(run, progress, status, write)
     if stopped is not None:
         raise stopped
@@ -641,9 +773,6 @@ def _finish(run: CollectionRun, progress: Progress, status: str, write: bool) ->
         )
     if write:
         run.save()
-        metrics.record_run(
-            seconds=progress.elapsed, accounts=progress.done, success=status == RunStatus.COMPLETED
-        )
 
 
 def collect(
@@ -654,8 +783,6 @@ def collect(
 ) -> CollectionRun:
     """Take the lock, collect, record: the whole run in the calling thread."""
     run, held = run_start(options=options)
-    if held is not None:
-        held.keep_alive()
     return run_execute(
         run=run, options=options, held_lock=held, on_progress=on_progress, collector_factory=collector_factory
     )
@@ -663,10 +790,18 @@ def collect(
 
 def collect_in_background(*, options: RunOptions) -> CollectionRun:
     """Start a run and return its record at once (for the API): on a Celery worker when
-    CELERY_BROKER_URL is set, else on a thread of this process."""
+    CELERY_BROKER_URL is set, else on a thread of this process.
+
+    A run queued for a worker holds the lock while it waits, for SOCIALMETRICS_RUN_QUEUE_SECONDS at
+    most (the task expires then too); the worker takes the lock over by its token, which only a lock
+    in Redis allows: Celery without REDIS_URL is refused rather than run unlocked."""
     use_celery = bool(settings.CELERY_BROKER_URL)
-    run, held = run_start(options=options, status=RunStatus.PENDING if use_celery else RunStatus.RUNNING)
-    run.accounts_total = len(
+    if use_celery and not redis_policy.enabled():
+        raise ImproperlyConfigured(
+            "CELERY_BROKER_URL needs REDIS_URL: a run's lock can be handed over to a Celery worker only "
+            "in Redis; set REDIS_URL, or unset CELERY_BROKER_URL to run collections in the web process"
+        )
+    total = len(
         selectors.collection_accounts(
             platforms=options.platforms,
             account_ids=options.account_ids,
@@ -674,14 +809,22 @@ def collect_in_background(*, options: RunOptions) -> CollectionRun:
             core_only=options.core_only,
         )
     )
+    run, held = run_start(options=options, status=RunStatus.PENDING if use_celery else RunStatus.RUNNING)
+    run.accounts_total = total
     run.save(update_fields=["accounts_total"])
     if use_celery:
         from .tasks import execute_run
 
-        execute_run.delay(run_id=run.pk, options=options.as_json(), lock_token=held.token)
+        try:
+            execute_run.apply_async(
+                kwargs={"run_id": run.pk, "options": options.as_json(), "lock_token": held.token},
+                expires=services.run_timing().queue,
+            )
+        except Exception as exc:
+            services.run_fail(run_id=run.pk, message=f"could not be queued for a worker: {exc}")
+            held.release()
+            raise
         return run
-    if held is not None:
-        held.keep_alive()
 
     def target() -> None:
         try:

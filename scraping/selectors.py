@@ -9,7 +9,7 @@ from django.db.models import QuerySet
 from accounts.models import Account
 
 from .collectors.base import AccountRef
-from .models import CollectionRun
+from .models import CollectionRun, RunStatus
 
 
 def collection_accounts(
@@ -44,6 +44,15 @@ def run_list(*, limit: int = 20) -> QuerySet[CollectionRun]:
 
 def run_get(*, run_id: int) -> CollectionRun | None:
     return CollectionRun.objects.filter(pk=run_id).first()
+
+
+def run_holding_lock(*, token: str | None) -> int | None:
+    """The run that holds the collection lock under `token` (None while the holder is still recording
+    its run); when the holder's token cannot be read, the newest run still going."""
+    if token:
+        return CollectionRun.objects.filter(lock_token=token).values_list("pk", flat=True).first()
+    active = CollectionRun.objects.filter(status__in=[RunStatus.PENDING, RunStatus.RUNNING])
+    return active.order_by("-started_at").values_list("pk", flat=True).first()
 
 
 def run_errors(*, run: CollectionRun, limit: int = 50) -> list[dict]:

@@ -2,6 +2,7 @@ from rest_framework import serializers
 
 from accounts.models import Platform
 from scraping.models import CollectionRun, RunMode
+from snapshots.api.serializers import ErrorDetailSerializer
 
 
 class RunRequestSerializer(serializers.Serializer):
@@ -17,6 +18,15 @@ class RunStartedSerializer(serializers.Serializer):
     account_count = serializers.IntegerField()
 
 
+class RunConflictSerializer(serializers.Serializer):
+    """409: a run is going; `run_id` is that run (follow it at /api/job-status/<run_id>)."""
+
+    error = ErrorDetailSerializer()
+    run_id = serializers.IntegerField(
+        allow_null=True, help_text="The run in progress (null while it starts)."
+    )
+
+
 class JobStatusSerializer(serializers.ModelSerializer):
     """A run's record as the dashboard polls it."""
 
@@ -27,7 +37,9 @@ class JobStatusSerializer(serializers.ModelSerializer):
     failed = serializers.IntegerField(source="accounts_failed")
     skipped = serializers.IntegerField(source="accounts_skipped")
     rate = serializers.SerializerMethodField(help_text="Accounts per second so far.")
-    eta = serializers.SerializerMethodField(help_text="Seconds left at the current rate (null when unknown).")
+    eta = serializers.SerializerMethodField(
+        help_text="Seconds left at the current rate (null when unknown, and for a failed or interrupted run)."
+    )
     errors = serializers.SerializerMethodField()
 
     class Meta:

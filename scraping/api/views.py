@@ -1,19 +1,26 @@
 """Start a collection run in the background and follow it."""
 
+from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from scraping import selectors
-from scraping.locks import LockHeld
+from scraping import selectors, services
+from scraping.locks import LockHeld, LockUnavailable
 from scraping.models import CollectionRun, RunStatus
 from scraping.runner import RunOptions, collect_in_background
+from snapshots.api.serializers import ErrorSerializer
 from socialmetrics.api.errors import error_body
 from socialmetrics.api.permissions import ReadOrStaffWrite, StaffOnly
 
-from .serializers import JobStatusSerializer, RunRequestSerializer, RunStartedSerializer
+from .serializers import (
+    JobStatusSerializer,
+    RunConflictSerializer,
+    RunRequestSerializer,
+    RunStartedSerializer,
+)
 
 
 class RunScraperView(APIView):
@@ -23,7 +30,11 @@ class RunScraperView(APIView):
         tags=["collection"],
         summary="Start a collection run in the background (staff)",
         request=RunRequestSerializer,
-        responses={202: RunStartedSerializer},
+        responses={
+            202: RunStartedSerializer,
+            409: OpenApiResponse(RunConflictSerializer, description="A run is in progress: run_id names it."),
+            503: OpenApiResponse(ErrorSerializer, description="The collection lock cannot be taken."),
+        },
     )
     def post(self, request):
         data = RunRequestSerializer(data=request.data)
@@ -38,7 +49,13 @@ class RunScraperView(APIView):
             run = collect_in_background(options=options)
         except LockHeld as exc:
             return Response(
-                error_body(code="RUN_IN_PROGRESS", message=str(exc)), status=status.HTTP_409_CONFLICT
+                {**error_body(code="RUN_IN_PROGRESS", message=str(exc)), "run_id": exc.run_id},
+                status=status.HTTP_409_CONFLICT,
+            )
+        except (LockUnavailable, ImproperlyConfigured) as exc:
+            return Response(
+                error_body(code="COLLECTION_UNAVAILABLE", message=str(exc)),
+                status=status.HTTP_503_SERVICE_UNAVAILABLE,
             )
         return Response(
             {"job_id": run.pk, "status": run.status, "account_count": run.accounts_total},
@@ -53,6 +70,7 @@ class JobStatusView(APIView):
         tags=["collection"], summary="Progress and result of a collection run", responses=JobStatusSerializer
     )
     def get(self, request, job_id: int):
+        services.runs_reap_stale()  # a run whose process died is shown as it ended, not "running"
         run = selectors.run_get(run_id=job_id)
         if run is None:
             return Response(
@@ -68,8 +86,10 @@ def _progress(run: CollectionRun) -> dict:
     elapsed = (end - run.started_at).total_seconds()
     rate = run.accounts_done / elapsed if elapsed > 0 else None
     remaining = run.accounts_total - run.accounts_done
-    running = run.status in (RunStatus.PENDING, RunStatus.RUNNING)
-    eta = remaining / rate if running and rate else (0.0 if not running else None)
+    if run.status in (RunStatus.PENDING, RunStatus.RUNNING):
+        eta = remaining / rate if rate else None
+    else:  # nothing left, or nothing more to come
+        eta = 0.0 if run.status == RunStatus.COMPLETED else None
     return {
         "rate": round(rate, 1) if rate is not None else None,
         "eta": round(eta, 1) if eta is not None else None,

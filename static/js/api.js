@@ -8,12 +8,13 @@ const percentFormat = new Intl.NumberFormat("en-US", { minimumFractionDigits: 1,
 const MINUS = "\u2212";
 
 export class ApiError extends Error {
-  constructor(message, { status = 0, code = "", field = "" } = {}) {
+  constructor(message, { status = 0, code = "", field = "", body = null } = {}) {
     super(message);
     this.name = "ApiError";
     this.status = status;
     this.code = code;
     this.field = field;
+    this.body = body; // the whole JSON answer (a refused run start names the running run: run_id)
   }
 }
 
@@ -77,7 +78,12 @@ export async function request(url, { method = "GET", body, headers = {}, signal 
   }
   if (!response.ok) {
     const detail = data && typeof data.error === "object" && data.error ? data.error : {};
-    throw new ApiError(messageOf(data, response), { status: response.status, code: detail.code, field: detail.field });
+    throw new ApiError(messageOf(data, response), {
+      status: response.status,
+      code: detail.code,
+      field: detail.field,
+      body: data,
+    });
   }
   return data;
 }

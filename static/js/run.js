@@ -118,6 +118,12 @@ form.addEventListener("submit", async (event) => {
     render({ job_id: started.job_id, status: started.status, total: started.account_count, done: 0, errors: [] });
     follow(started.job_id);
   } catch (error) {
+    const runningId = error.body && error.body.run_id;
+    if (error.status === 409 && runningId) {
+      showMessage("info", `${error.message} Following run ${runningId}.`);
+      follow(runningId);
+      return;
+    }
     startButton.disabled = false;
     showMessage("error", `Could not start the run: ${error.message}`);
   }

@@ -26,3 +26,18 @@ def test_staff_start_a_simulated_run_and_watch_it_finish(pages, staff_user):
     page.wait_for_function(f"document.body.dataset.refreshedAt !== '{before}'")  # the overview refreshed
     assert page.get_by_role("button", name="Run collection").is_enabled()
     screenshot(page, "run-finished")
+
+
+def test_a_refused_start_follows_the_run_that_is_going(pages, staff_user):
+    from scraping.runner import RunOptions, run_start
+
+    going, lock = run_start(options=RunOptions())  # another run holds the lock
+    try:
+        page = pages.new()
+        sign_in(page, "editor")
+        page.get_by_role("button", name="Run collection").click()
+        page.wait_for_selector(f'#run-progress[data-job-id="{going.pk}"]')
+        assert f"Following run {going.pk}" in page.locator("#run-message").inner_text()
+        assert page.locator("#run-status").inner_text().startswith("Collecting")
+    finally:
+        lock.release()

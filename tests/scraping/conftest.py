@@ -2,6 +2,7 @@
 the local test server, and base-URL settings pointing every platform at pytest-httpserver."""
 
 import os
+from collections import Counter
 from urllib.parse import urlsplit
 
 import httpx
@@ -104,3 +105,9 @@ def redis_url(settings) -> str:
             pytest.fail(message)
         pytest.skip(message)
     return url
+
+
+@pytest.fixture
+def log():
+    """What a FakeCollector (tests/scraping/runs.py) saw: batches in order, and the most at once."""
+    return {"running": Counter(), "peak": Counter(), "order": []}

@@ -5,8 +5,8 @@ import time
 import pytest
 from rest_framework.test import APIClient
 
-from scraping.locks import collection_lock
 from scraping.models import CollectionRun, RunStatus
+from scraping.runner import RunOptions, run_start
 from snapshots.models import Snapshot
 from socialmetrics.dates import local_today
 from tests.factories import AccountFactory
@@ -58,15 +58,18 @@ def test_job_status_lists_failures_and_skips(staff, settings):
 
 
 @pytest.mark.django_db
-def test_a_run_while_one_is_running_is_a_conflict(staff):
-    lock = collection_lock()
-    lock.acquire(run_id=None)
+def test_a_run_while_one_is_running_is_a_conflict_naming_that_run(staff):
+    holder, lock = run_start(options=RunOptions())
     try:
         response = staff.post("/api/run-scraper", {}, format="json")
     finally:
         lock.release()
     assert response.status_code == 409
-    assert response.json()["error"]["code"] == "RUN_IN_PROGRESS"
+    body = response.json()
+    assert body["error"]["code"] == "RUN_IN_PROGRESS"
+    assert body["run_id"] == holder.pk
+    assert f"(run {holder.pk})" in body["error"]["message"]
+    assert list(CollectionRun.objects.values_list("pk", flat=True)) == [holder.pk]  # nothing recorded
 
 
 @pytest.mark.django_db

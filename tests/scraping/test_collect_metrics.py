@@ -7,8 +7,8 @@ import pytest
 from django.core.management import call_command
 
 from accounts.models import Platform
-from scraping.locks import collection_lock
 from scraping.models import CollectionRun, RunStatus
+from scraping.runner import RunOptions, run_start
 from snapshots.models import Snapshot
 from socialmetrics.dates import local_today
 from tests.factories import AccountFactory
@@ -98,17 +98,20 @@ def test_bad_arguments_exit_2_with_one_clear_line(args, message):
     assert len(err.strip().splitlines()) == 1
 
 
-def test_a_second_run_while_one_is_running_exits_1_with_a_clear_message():
+def test_a_second_run_while_one_is_running_exits_1_naming_that_run():
     AccountFactory()
-    lock = collection_lock()
-    lock.acquire(run_id=41)
+    holder, lock = run_start(options=RunOptions())
     try:
         code, _, err = run()
     finally:
         lock.release()
     assert code == 1
-    assert "another collection run is in progress" in err
+    assert err.strip() == (
+        f"collect_metrics: another collection run is in progress (run {holder.pk}); "
+        "try again when it has finished"
+    )
     assert not Snapshot.objects.exists()
+    assert list(CollectionRun.objects.values_list("pk", flat=True)) == [holder.pk]  # no failed record
 
 
 def test_run_is_recorded():

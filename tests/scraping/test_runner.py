@@ -3,8 +3,6 @@
 import datetime as dt
 import gc
 import threading
-import time
-from collections import Counter
 
 import pytest
 from django.db import DEFAULT_DB_ALIAS, connections
@@ -13,76 +11,16 @@ from accounts.models import Platform
 from scraping import runner
 from scraping.collectors.base import Metrics, Outcome
 from scraping.collectors.simulated import SimulatedCollector
-from scraping.locks import DatabaseLock, LockHeld, RedisLock, collection_lock
-from scraping.models import CollectionOutcome, CollectionRun, OutcomeStatus, RunLock, RunStatus
-from scraping.ratelimit import WaitTooLong
+from scraping.locks import LockHeld, run_lock
+from scraping.models import CollectionOutcome, CollectionRun, OutcomeStatus, RunStatus
 from scraping.runner import RunOptions, collect
 from snapshots.models import AccountLatest, Snapshot
 from tests.factories import AccountFactory
+from tests.scraping.runs import FakeCollector, factory_with, lock_is_free
 from tests.snapshots.test_services import naive_latest, stored_latest
 
 pytestmark = pytest.mark.django_db
 DAY = dt.date(2026, 11, 20)
-
-
-class FakeCollector:
-    """Records the batches it is given and how many run at once per platform."""
-
-    batch_size = 1
-    lock = threading.Lock()
-
-    def __init__(self, platform, log, *, delay=0.0, fail=(), empty=(), wait_after=None):
-        self.platform = platform
-        self.log = log
-        self.delay = delay
-        self.fail = set(fail)
-        self.empty = set(empty)
-        self.wait_after = wait_after
-        self.calls = 0
-
-    def unavailable_reason(self):
-        return None
-
-    def collect(self, accounts):
-        with self.lock:
-            self.log["running"][self.platform] += 1
-            self.log["peak"][self.platform] = max(
-                self.log["peak"][self.platform], self.log["running"][self.platform]
-            )
-            self.log["order"].extend(a.id for a in accounts)
-            self.calls += 1
-            calls = self.calls
-        try:
-            time.sleep(self.delay)
-            if self.wait_after is not None and calls > self.wait_after:
-                raise WaitTooLong(self.platform, 3600)
-            outcomes = []
-            for a in accounts:
-                if a.handle in self.fail:
-                    outcomes.append(Outcome(a, OutcomeStatus.FAILED, error="X 404: account suspended"))
-                elif a.handle in self.empty:
-                    outcomes.append(Outcome(a, OutcomeStatus.FAILED, error="no count"))
-                else:
-                    outcomes.append(Outcome(a, OutcomeStatus.SUCCEEDED, metrics=Metrics(followers=10 + a.id)))
-            return outcomes
-        finally:
-            with self.lock:
-                self.log["running"][self.platform] -= 1
-
-
-@pytest.fixture
-def log():
-    return {"running": Counter(), "peak": Counter(), "order": []}
-
-
-def factory_with(log, **kwargs):
-    made = {}
-
-    def make(platform, options, days):
-        made[platform] = FakeCollector(platform, log, **kwargs)
-        return made[platform]
-
-    return make
 
 
 def test_simulated_run_writes_one_snapshot_per_account_however_often_it_runs():
@@ -171,7 +109,7 @@ def test_an_interrupted_run_keeps_what_it_wrote(log, monkeypatch):
     assert 5 <= written < 40
     assert run.accounts_succeeded == written
     assert "interrupted" in run.message
-    assert not RunLock.objects.exists()  # the lock was released
+    assert lock_is_free()  # the lock was released
 
 
 @pytest.mark.parametrize("mid_run", [False, True])
@@ -196,31 +134,37 @@ def test_a_run_whose_writes_fail_is_recorded_as_ended(log, monkeypatch, mid_run)
     assert run.status == RunStatus.INTERRUPTED  # not left "running" for ever
     assert run.finished_at is not None
     assert "could not be written" in run.message
-    assert not RunLock.objects.exists()
+    assert lock_is_free()
 
 
 def test_two_runs_cannot_overlap():
     AccountFactory.create_batch(2)
-    lock = collection_lock()
-    lock.acquire(run_id=None)
+    holder, lock = runner.run_start(options=RunOptions(date=DAY))
     try:
-        with pytest.raises(LockHeld, match="another collection run is in progress"):
+        with pytest.raises(
+            LockHeld, match=f"another collection run is in progress \\(run {holder.pk}\\)"
+        ) as refused:
             collect(options=RunOptions(date=DAY))
-        assert CollectionRun.objects.get().status == RunStatus.FAILED
+        assert refused.value.run_id == holder.pk
+        assert list(CollectionRun.objects.values_list("pk", flat=True)) == [holder.pk]  # no record of it
     finally:
         lock.release()
     assert collect(options=RunOptions(date=DAY)).status == RunStatus.COMPLETED
 
 
-def test_a_dead_holders_database_lock_expires():
-    first = DatabaseLock(ttl=0.01)
-    first.acquire()
-    time.sleep(0.05)
-    second = DatabaseLock(ttl=60)
-    second.acquire()  # the first holder stopped refreshing: its lock expired
-    with pytest.raises(LockHeld):
-        DatabaseLock().acquire()
-    second.release()
+def test_a_run_that_cannot_begin_collecting_is_recorded_as_failed_and_frees_the_lock():
+    AccountFactory()
+
+    def broken(platform, options, days):
+        raise RuntimeError("no collector for this platform")
+
+    with pytest.raises(RuntimeError):
+        collect(options=RunOptions(date=DAY), collector_factory=broken)
+    run = CollectionRun.objects.get()
+    assert run.status == RunStatus.FAILED
+    assert run.message == "ended by an error: RuntimeError: no collector for this platform"
+    assert run.finished_at is not None
+    assert lock_is_free()
 
 
 @pytest.mark.redis
@@ -228,19 +172,19 @@ def test_the_redis_lock_is_shared_between_processes():
     import subprocess
     import sys
 
-    holder = RedisLock(ttl=30)
-    holder.acquire(run_id=77)
+    holder = run_lock(timeout=30)
+    holder.acquire()
     try:
         code = (
             "import django, os\n"
             "os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'socialmetrics.settings.test')\n"
             "django.setup()\n"
-            "from scraping.locks import RedisLock, LockHeld\n"
-            "try:\n    RedisLock().acquire()\n    print('acquired')\n"
-            "except LockHeld as e:\n    print('held:', e.holder)\n"
+            "from scraping.locks import run_lock, LockHeld\n"
+            "try:\n    run_lock(timeout=30).acquire()\n    print('acquired')\n"
+            "except LockHeld as e:\n    print('held:', e.token)\n"
         )
         result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-        assert result.stdout.strip() == "held: run 77", result.stderr
+        assert result.stdout.strip() == f"held: {holder.token}", result.stderr
     finally:
         holder.release()
 
@@ -457,7 +401,7 @@ def test_a_writer_threads_failure_ends_the_run_and_keeps_what_was_written(log, m
     assert set(run.outcomes.values_list("account_id", flat=True)) == written  # later batches: all or nothing
     for account_id in written:
         assert stored_latest(account_id) == naive_latest(account_id)
-    assert not RunLock.objects.exists()
+    assert lock_is_free()
 
 
 @pytest.mark.postgres
@@ -483,7 +427,7 @@ def test_an_interrupted_run_with_writer_threads_writes_what_it_handed_over(log, 
     assert "interrupted" in run.message
     assert Snapshot.objects.count() == run.outcomes.count() == run.accounts_succeeded == 10
     assert threading.current_thread() not in {thread for thread, _ in seen}
-    assert not RunLock.objects.exists()
+    assert lock_is_free()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -507,7 +451,7 @@ def test_ctrl_c_while_the_last_batches_are_written_still_ends_the_run(log, monke
     assert run.status == RunStatus.INTERRUPTED
     assert run.finished_at is not None
     assert Snapshot.objects.count() == run.outcomes.count() == run.accounts_succeeded == 23
-    assert not RunLock.objects.exists()
+    assert lock_is_free()
 
 
 def test_inside_a_transaction_the_calling_thread_writes_every_batch(monkeypatch, small_batches):

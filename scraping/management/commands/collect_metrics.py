@@ -6,7 +6,8 @@
     manage.py collect_metrics --backfill-days 30            # simulated: the 30 days before too
 
 A progress bar on a terminal, plain log lines otherwise (cron). Exit status: 0 when the run
-completed (even with some failed accounts), 1 when nothing could be collected, 2 on bad arguments.
+completed (even with some failed accounts); 1 when nothing could be collected, the run was
+interrupted, or another run is in progress (its id is printed); 2 on bad arguments.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import Account, Platform
 from scraping.collectors.base import platform_label
+from scraping.locks import LockUnavailable
 from scraping.models import CollectionRun, OutcomeStatus, RunMode, RunStatus
 from scraping.runner import LockHeld, RunOptions, collect
 from scraping.runner import Progress as RunProgress
@@ -86,7 +88,7 @@ class Command(BaseCommand):
                 run = self._with_bar(run_options)
             else:
                 run = collect(options=run_options, on_progress=self._log_line())
-        except LockHeld as exc:
+        except (LockHeld, LockUnavailable) as exc:
             self.stderr.write(f"collect_metrics: {exc}")
             sys.exit(1)
         except KeyboardInterrupt:
