@@ -68,6 +68,7 @@ class AccountSpec:
 
 # --- Reading the lists teams keep ----------------------------------------------------------------
 
+
 def entries_from_json(text: str) -> list[dict]:
     """A JSON list of {"organization", "platform", "url"} objects (handle may replace url)."""
     try:

@@ -109,12 +109,14 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # 500; after one, Redis is left alone for REDIS_BACKOFF_SECONDS.
 REDIS_URL = env.str("REDIS_URL", default="")
 REDIS_BACKOFF_SECONDS = env.float("REDIS_BACKOFF_SECONDS", default=2.0)
+#: Starts every key socialmetrics writes to Redis, so installations sharing one Redis never meet.
+CACHE_KEY_PREFIX = env.str("CACHE_KEY_PREFIX", default="sm")
 if REDIS_URL:
     CACHES = {
         "default": {
             "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": REDIS_URL,
-            "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="sm"),
+            "KEY_PREFIX": CACHE_KEY_PREFIX,
             "TIMEOUT": 3600,
             "OPTIONS": {
                 "CLIENT_CLASS": "django_redis.client.DefaultClient",
@@ -173,6 +175,13 @@ SOCIALMETRICS_MAX_UPLOAD_MB = env.int("SOCIALMETRICS_MAX_UPLOAD_MB", default=50)
 DATA_UPLOAD_MAX_MEMORY_SIZE = SOCIALMETRICS_MAX_UPLOAD_MB * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
+# --- Metrics ------------------------------------------------------------------------------------
+# /metrics (Prometheus text format): staff, or `Authorization: Bearer <SOCIALMETRICS_METRICS_TOKEN>`
+# when set, or everyone with SOCIALMETRICS_PUBLIC_METRICS=true. Under gunicorn, workers add up
+# through PROMETHEUS_MULTIPROC_DIR (socialmetrics.gunicorn_conf sets it up).
+SOCIALMETRICS_METRICS_TOKEN = env.str("SOCIALMETRICS_METRICS_TOKEN", default="")
+SOCIALMETRICS_PUBLIC_METRICS = env.bool("SOCIALMETRICS_PUBLIC_METRICS", default=False)
+
 # --- Collection (platform APIs) -------------------------------------------------------------------
 # Credentials: a platform whose credential is missing is skipped with that reason.
 YOUTUBE_API_KEY = env.str("YOUTUBE_API_KEY", default="")
@@ -190,6 +199,14 @@ SOCIALMETRICS_MASTODON_BASE_URL = ""
 SOCIALMETRICS_RATE_LIMITS: dict[str, tuple[int, float]] = {}
 #: Concurrent requests per platform, {"x": 2}, over the defaults.
 SOCIALMETRICS_MAX_CONCURRENCY: dict[str, int] = {}
+# A running run renews its lock and its record every HEARTBEAT seconds; one silent for STALE seconds
+# is ended as interrupted by whoever looks next (STALE is also how long its lock lasts unrenewed).
+# A run queued for a Celery worker holds the lock for QUEUE seconds at most, then it has failed.
+SOCIALMETRICS_RUN_HEARTBEAT_SECONDS = env.float("SOCIALMETRICS_RUN_HEARTBEAT_SECONDS", default=10.0)
+SOCIALMETRICS_RUN_STALE_SECONDS = env.float(
+    "SOCIALMETRICS_RUN_STALE_SECONDS", default=3 * SOCIALMETRICS_RUN_HEARTBEAT_SECONDS
+)
+SOCIALMETRICS_RUN_QUEUE_SECONDS = env.float("SOCIALMETRICS_RUN_QUEUE_SECONDS", default=600.0)
 
 # --- Celery (optional) ----------------------------------------------------------------------------
 # Set CELERY_BROKER_URL (e.g. redis://127.0.0.1:6379/1) to run collections started from the API
@@ -199,6 +216,8 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
+# The broker's keys (queues, bindings, unacknowledged tasks) carry the installation's prefix too.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": f"{CACHE_KEY_PREFIX}:celery:"}
 
 # --- Logging ------------------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
