@@ -436,6 +436,33 @@ class Endpoint:
     path: str
 
 
+def redis_traffic(request: Callable[[], object]) -> dict | None:
+    """Redis round trips and commands `request` makes through the process's Redis connections (None
+    without Redis)."""
+    from socialmetrics import redis_policy
+
+    if not redis_policy.enabled():
+        return None
+    counts = {"round_trips": 0, "commands": 0}
+    connection = redis_policy.Connection
+    send, pack = connection.send_packed_command, connection.pack_command
+
+    def counted_send(self, command, *args, **kwargs):
+        counts["round_trips"] += 1
+        return send(self, command, *args, **kwargs)
+
+    def counted_pack(self, *args):
+        counts["commands"] += 1
+        return pack(self, *args)
+
+    connection.send_packed_command, connection.pack_command = counted_send, counted_pack
+    try:
+        request()
+    finally:
+        connection.send_packed_command, connection.pack_command = send, pack
+    return counts
+
+
 def _server_timing(response) -> tuple[int | None, float | None]:
     header = response.headers.get("Server-Timing", "")
     found = re.search(r'db;desc="(\d+) queries";dur=([\d.]+)', header)
@@ -630,17 +657,23 @@ class Bench:
         return process
 
     @contextlib.contextmanager
-    def server(self) -> Iterator[Server]:
-        """gunicorn serving the product (plus the baseline view) on a free loopback port."""
+    def server(self, *, minimal: bool = False) -> Iterator[Server]:
+        """gunicorn serving the product (plus the baseline view) on a free loopback port; or, with
+        `minimal`, the minimal Django app of bench/minimal.py the same way."""
         import httpx
 
         port = free_port()
         log = self.tmp / f"gunicorn-{port}.log"
+        app = "django.core.wsgi:get_wsgi_application()" if minimal else "socialmetrics.wsgi:application"
+        ready = "/bench/minimal" if minimal else "/health/live"
+        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "bench.minimal"} if minimal else None
         command = [
             sys.executable,
             "-m",
             "gunicorn",
-            "socialmetrics.wsgi:application",
+            "-c",
+            "python:socialmetrics.gunicorn_conf",  # as in production: metrics in multiprocess mode
+            app,
             "--bind",
             f"127.0.0.1:{port}",
             "--workers",
@@ -660,7 +693,7 @@ class Bench:
         ]
         with log.open("w") as out:
             process = subprocess.Popen(
-                command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+                command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env=env
             )
         self.processes.append((process, True))
         server = Server(url=f"http://127.0.0.1:{port}", process=process, log=log)
@@ -670,10 +703,10 @@ class Bench:
                 if process.poll() is not None:
                     raise RuntimeError(f"gunicorn exited: {log.read_text()[-2000:]}")
                 with contextlib.suppress(httpx.HTTPError):
-                    if httpx.get(f"{server.url}/health/live", timeout=2).status_code == 200:
+                    if httpx.get(f"{server.url}{ready}", timeout=2).status_code == 200:
                         break
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"gunicorn did not answer /health/live: {log.read_text()[-2000:]}")
+                    raise RuntimeError(f"gunicorn did not answer {ready}: {log.read_text()[-2000:]}")
                 time.sleep(0.2)
             yield server
         finally:
@@ -902,6 +935,7 @@ class Bench:
                     seconds, response = timed(endpoint.path)
                     cached.append(seconds)
                     cached_states.add(response.headers.get("X-Cache"))
+            traffic = redis_traffic(lambda: timed(endpoint.path))
             if states != {"MISS"} or cached_states != {"HIT"}:
                 raise RuntimeError(
                     f"X-Cache uncached {states}, cached {cached_states} "
@@ -925,6 +959,7 @@ class Bench:
                 "db_p50_ms": percentile([d for d in db_ms if d is not None], 0.5),
                 "body_bytes_gzip": size,
                 "peak_rss_mb": mem.peak_mb,
+                "cached_redis": traffic,
             }
             raw[endpoint.name] = entry
             self.add(
@@ -949,10 +984,27 @@ class Bench:
                     entry["cached"]["p50_ms"],
                     "ms",
                     baseline="bare_inprocess",
-                    detail=f"p95 {entry['cached']['p95_ms']:.2f} ms",
+                    detail=f"p95 {entry['cached']['p95_ms']:.2f} ms; "
+                    + (
+                        f"Redis: {traffic['round_trips']} round trip(s), {traffic['commands']} commands"
+                        if traffic
+                        else "no Redis"
+                    ),
                 )
             )
 
+        live = redis_traffic(lambda: timed("/health/live"))
+        raw["health/live"] = {"redis": live}
+        if live is not None:
+            self.add(
+                Figure(
+                    "endpoints",
+                    "health/live: Redis round trips",
+                    live["round_trips"],
+                    "round trips",
+                    detail=f"{live['commands']} commands",
+                )
+            )
         errors = []
         for endpoint in self.endpoints():
             try:
@@ -990,33 +1042,43 @@ class Bench:
         bare_url = "/bench/baseline"
         results: dict[str, dict] = {}
         bare_runs: list[dict] = []
-        with self.server() as server:
-            for endpoint in self.endpoints():
+        minimal_runs: list[dict] = []
+        endpoints = [*self.endpoints(), Endpoint("health/live (not cached)", "/health/live")]
+        with self.server() as server, self.server(minimal=True) as minimal:
+            for endpoint in endpoints:
                 url = f"{server.url}{endpoint.path}"
+                cached = endpoint.path.startswith("/api/")
                 with httpx.Client(headers={"Accept-Encoding": "gzip"}, timeout=60) as client:
                     for _ in range(2 * self.args.workers):  # every worker builds or reads it once
                         warm = client.get(url)
-                    if warm.status_code != 200 or warm.headers.get("X-Cache") != "HIT":
+                    if warm.status_code != 200 or (cached and warm.headers.get("X-Cache") != "HIT"):
                         raise RuntimeError(f"{endpoint.name}: warm-up {warm.status_code} {warm.headers}")
-                runs, bares = [], []
+                runs, bares, minimals = [], [], []
                 for _ in range(rounds):
+                    minimals.append(self.load(f"{minimal.url}/bench/minimal", duration=slice_s))
                     bares.append(self.load(f"{server.url}{bare_url}", duration=slice_s))
                     runs.append(self.load(url, duration=slice_s))
                 bare_runs += bares
+                minimal_runs += minimals
                 results[endpoint.name] = {
                     "rps": sum(r["requests"] for r in runs) / sum(r["seconds"] for r in runs),
                     "bare_rps": sum(r["requests"] for r in bares) / sum(r["seconds"] for r in bares),
+                    "minimal_rps": sum(r["requests"] for r in minimals) / sum(r["seconds"] for r in minimals),
                     "ratio": statistics.median(
                         r["rps"] / b["rps"] for r, b in zip(runs, bares, strict=True) if b["rps"]
+                    ),
+                    "minimal_ratio": statistics.median(
+                        r["rps"] / m["rps"] for r, m in zip(runs, minimals, strict=True) if m["rps"]
                     ),
                     "p50_ms": statistics.median(r.get("p50_ms") or 0 for r in runs),
                     "p99_ms": max(r.get("p99_ms") or 0 for r in runs),
                     "rounds": runs,
                     "bare_rounds": bares,
+                    "minimal_rounds": minimals,
                 }
             download = self.http_download(server) if self.args.http_download else None
             peaks = server.worker_peaks_mb()
-        for result in [*bare_runs, *(r for e in results.values() for r in e["rounds"])]:
+        for result in [*bare_runs, *minimal_runs, *(r for e in results.values() for r in e["rounds"])]:
             if result["non_2xx"] or result["socket_errors"]:
                 raise RuntimeError(f"{result['non_2xx']} non-2xx, {result['socket_errors']} socket errors")
         rates = [b["rps"] for b in bare_runs]
@@ -1027,8 +1089,25 @@ class Bench:
             "req/s",
             f"{len(rates)} runs alternating with the endpoints' runs",
         )
+        minimal_mean = sum(m["requests"] for m in minimal_runs) / sum(m["seconds"] for m in minimal_runs)
+        self.baselines["minimal_http"] = Baseline(
+            "minimal Django view (no middleware, one view) req/s through gunicorn",
+            minimal_mean,
+            "req/s",
+            f"{len(minimal_runs)} runs alternating with the endpoints' runs",
+        )
         raw.update({"endpoints": results, "download": download, "worker_peak_rss_mb": peaks})
         peak = max(peaks) if peaks else None
+        self.add(
+            Figure(
+                "http",
+                "minimal Django view",
+                minimal_mean,
+                "req/s",
+                detail=f"{len(minimal_runs)} runs: {min(m['rps'] for m in minimal_runs):,.0f}"
+                f"..{max(m['rps'] for m in minimal_runs):,.0f} req/s",
+            )
+        )
         self.add(
             Figure(
                 "http",
@@ -1041,19 +1120,31 @@ class Bench:
             )
         )
         for name, result in results.items():
+            cached = not name.startswith("health")
             self.add(
                 Figure(
                     "http",
-                    f"{name}: cached",
+                    f"{name}: cached" if cached else name,
                     result["rps"],
                     "req/s",
                     baseline="bare_http",
                     ratio=result["ratio"],
-                    target=CACHED_RPS_RATIO,
+                    target=CACHED_RPS_RATIO if cached else None,
                     target_on="ratio",
                     peak_mb=peak,
                     detail=f"bare view in its rounds {result['bare_rps']:,.0f} req/s; "
                     f"p50 {result['p50_ms']:.2f} ms, p99 {result['p99_ms']:.1f} ms",
+                )
+            )
+            self.add(
+                Figure(
+                    "http",
+                    f"{name}: x minimal Django view",
+                    result["rps"],
+                    "req/s",
+                    baseline="minimal_http",
+                    ratio=result["minimal_ratio"],
+                    detail=f"minimal view in its rounds {result['minimal_rps']:,.0f} req/s",
                 )
             )
         if download is not None:

@@ -71,8 +71,14 @@ def test_the_raw_figures_and_baselines_are_in_the_json(smoke_run):
     _, results = smoke_run
     assert results["baselines"]["bare_inprocess"]["value"] > 0
     assert results["baselines"]["bare_http"]["value"] > 0
+    assert results["baselines"]["minimal_http"]["value"] > 0
+    minimal_figures = [f for f in results["figures"] if f["name"].endswith(": x minimal Django view")]
+    assert len(minimal_figures) == 9  # the 8 cached endpoints and /health/live
     sections = results["sections"]
-    assert all(e["rounds"] and e["bare_rounds"] for e in sections["http"]["raw"]["endpoints"].values())
+    assert all(
+        e["rounds"] and e["bare_rounds"] and e["minimal_rounds"]
+        for e in sections["http"]["raw"]["endpoints"].values()
+    )
     assert sections["export"]["raw"]["rows"] == results["meta"]["data"]["snapshots"]
     assert sections["import"]["raw"]["runs"][0]["created"] == sections["import"]["raw"]["rows"]
     next_day = dt.date.fromisoformat(results["meta"]["data"]["last_date"]) + dt.timedelta(days=1)
