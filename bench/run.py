@@ -436,6 +436,11 @@ class Endpoint:
     path: str
 
 
+def overall_rps(runs: list[dict]) -> float:
+    """Requests per second over several load runs together."""
+    return sum(r["requests"] for r in runs) / sum(r["seconds"] for r in runs)
+
+
 def redis_traffic(request: Callable[[], object]) -> dict | None:
     """Redis round trips and commands `request` makes through the process's Redis connections (None
     without Redis)."""
@@ -1061,9 +1066,9 @@ class Bench:
                 bare_runs += bares
                 minimal_runs += minimals
                 results[endpoint.name] = {
-                    "rps": sum(r["requests"] for r in runs) / sum(r["seconds"] for r in runs),
-                    "bare_rps": sum(r["requests"] for r in bares) / sum(r["seconds"] for r in bares),
-                    "minimal_rps": sum(r["requests"] for r in minimals) / sum(r["seconds"] for r in minimals),
+                    "rps": overall_rps(runs),
+                    "bare_rps": overall_rps(bares),
+                    "minimal_rps": overall_rps(minimals),
                     "ratio": statistics.median(
                         r["rps"] / b["rps"] for r, b in zip(runs, bares, strict=True) if b["rps"]
                     ),
@@ -1082,14 +1087,14 @@ class Bench:
             if result["non_2xx"] or result["socket_errors"]:
                 raise RuntimeError(f"{result['non_2xx']} non-2xx, {result['socket_errors']} socket errors")
         rates = [b["rps"] for b in bare_runs]
-        mean = sum(b["requests"] for b in bare_runs) / sum(b["seconds"] for b in bare_runs)
+        mean = overall_rps(bare_runs)
         self.baselines["bare_http"] = Baseline(
             "bare view req/s through gunicorn",
             mean,
             "req/s",
             f"{len(rates)} runs alternating with the endpoints' runs",
         )
-        minimal_mean = sum(m["requests"] for m in minimal_runs) / sum(m["seconds"] for m in minimal_runs)
+        minimal_mean = overall_rps(minimal_runs)
         self.baselines["minimal_http"] = Baseline(
             "minimal Django view (no middleware, one view) req/s through gunicorn",
             minimal_mean,
