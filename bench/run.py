@@ -450,21 +450,26 @@ def redis_traffic(request: Callable[[], object]) -> dict | None:
         return None
     counts = {"round_trips": 0, "commands": 0}
     connection = redis_policy.Connection
-    send, pack = connection.send_packed_command, connection.pack_command
+    send, one, many = connection.send_packed_command, connection.send_command, connection.pack_commands
 
-    def counted_send(self, command, *args, **kwargs):
+    def counted_send(self, command, *args, **kwargs):  # every round trip: a command or a pipeline
         counts["round_trips"] += 1
         return send(self, command, *args, **kwargs)
 
-    def counted_pack(self, *args):
+    def counted_one(self, *args, **kwargs):
         counts["commands"] += 1
-        return pack(self, *args)
+        return one(self, *args, **kwargs)
 
-    connection.send_packed_command, connection.pack_command = counted_send, counted_pack
+    def counted_many(self, commands):
+        counts["commands"] += len(commands)
+        return many(self, commands)
+
+    connection.send_packed_command, connection.send_command = counted_send, counted_one
+    connection.pack_commands = counted_many
     try:
         request()
     finally:
-        connection.send_packed_command, connection.pack_command = send, pack
+        connection.send_packed_command, connection.send_command, connection.pack_commands = send, one, many
     return counts
 
 
