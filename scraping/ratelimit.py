@@ -416,6 +416,19 @@ class RedisRateLimiter(RateLimiter):
         self._fallback = InProcessRateLimiter(
             limits=self.limits, max_concurrency=self.max_concurrency, clock=self.clock, sleep=self.sleep
         )
+        self._on_own_budget = False  # on the fallback since Redis last failed (logged once)
+        self._fallback_lock = threading.Lock()
+
+    def _own_budget(self) -> InProcessRateLimiter:
+        """The in-process fallback, said once in the log each time Redis stops answering."""
+        with self._fallback_lock:
+            first, self._on_own_budget = not self._on_own_budget, True
+        if first:
+            logger.warning(
+                "rate limit: no answer from Redis; this process counts requests against its own "
+                "budget until Redis answers again"
+            )
+        return self._fallback
 
     def _keys(self, platform: str) -> tuple[str, str]:
         # The braces keep both keys of a platform in one Redis Cluster slot.
@@ -430,10 +443,13 @@ class RedisRateLimiter(RateLimiter):
             count, window = self.limit_for(platform) or (0, 0)
             args = [repr(now), count, repr(float(window)), uuid.uuid4().hex]
             try:
-                return float(self._reserve_script(keys=list(self._keys(platform)), args=args))
+                wait = float(self._reserve_script(keys=list(self._keys(platform)), args=args))
             except redis.RedisError as exc:
                 redis_policy.note_failure(exc)
-        return self._fallback._reserve(platform, now)
+            else:
+                self._on_own_budget = False
+                return wait
+        return self._own_budget()._reserve(platform, now)
 
     def _block(self, platform: str, until: float, now: float) -> None:
         import redis

@@ -1,12 +1,19 @@
-"""Request timing for the performance figures (socialmetrics.metrics), and the Server-Timing header."""
+"""Request timing for the performance figures (socialmetrics.metrics), and the Server-Timing header;
+a database that cannot be reached answered with a 503 in seconds, not a 500 after the pool's wait."""
 
 from __future__ import annotations
 
+import logging
 import time
 
+from django.conf import settings
 from django.db import connections
+from django.http import HttpResponse, JsonResponse
 
-from . import metrics
+from . import db, metrics
+from .api.errors import error_body, is_api_path
+
+logger = logging.getLogger(__name__)
 
 
 class _QueryTimer:
@@ -56,4 +63,42 @@ class PerformanceMiddleware:
                 db_queries=timer.count,
                 db_seconds=timer.seconds,
             )
+        return response
+
+
+_UNAVAILABLE_MESSAGE = "The database cannot be reached right now; try again in a moment."
+_UNAVAILABLE_PAGE = (
+    "<!doctype html><html lang=en><meta charset=utf-8><title>Service unavailable</title>"
+    f"<h1>Service unavailable</h1><p>{_UNAVAILABLE_MESSAGE}</p></html>"
+)
+#: Seconds a client is asked to wait before trying again (the Retry-After header).
+RETRY_AFTER_SECONDS = 5
+
+
+class DatabaseUnavailableMiddleware:
+    """While a request runs, a pooled database connection is waited for DATABASE_REQUEST_TIMEOUT
+    seconds at most (background work keeps DATABASE_POOL_TIMEOUT). An error that says the database
+    cannot be reached (`socialmetrics.db.unavailable`) is answered 503 with Retry-After: the API's
+    JSON error (code DATABASE_UNAVAILABLE) under /api/ and /health/, a plain page elsewhere."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        with db.request_wait(settings.DATABASE_REQUEST_TIMEOUT):
+            return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if not db.unavailable(exception):
+            return None
+        logger.warning("database unavailable for %s %s: %s", request.method, request.path, exception)
+        if is_api_path(request.path) or request.path.startswith("/health/"):
+            response = JsonResponse(
+                error_body(code="DATABASE_UNAVAILABLE", message=_UNAVAILABLE_MESSAGE),
+                status=503,
+                json_dumps_params={"separators": (",", ":")},
+            )
+        else:
+            response = HttpResponse(_UNAVAILABLE_PAGE, status=503, content_type="text/html; charset=utf-8")
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
         return response

@@ -72,7 +72,7 @@ def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(tmp_path):
 @pytest.mark.django_db
 def test_postgresql_uses_the_psycopg_pool_and_health_checks():
     db = settings.DATABASES["default"]
-    assert db["OPTIONS"]["pool"] == {"min_size": 2, "max_size": 10, "timeout": 20.0}
+    assert db["OPTIONS"]["pool"] == {"min_size": 2, "max_size": 10, "timeout": 20.0, "reconnect_timeout": 5.0}
     assert db["CONN_HEALTH_CHECKS"] is True
     assert connection.pool is not None
 

@@ -14,6 +14,7 @@ import itertools
 import json
 import threading
 
+from django.db import connections
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer, extend_schema
@@ -420,6 +421,10 @@ class DownloadView(GenericAPIView):
     )
     def get(self, request):
         queryset = self.filter_queryset(self.get_queryset())
+        # Connected before the first byte is sent (the pool checks the connection as it hands it
+        # out): a database that cannot be reached is a 503 (socialmetrics.middleware), never a 200
+        # cut short after the header line. The query itself runs as the stream is read.
+        connections[queryset.db].ensure_connection()
         copied = grid_export_csv_copy(queryset=queryset)  # PostgreSQL writes the CSV itself
         if copied is not None:
             content = itertools.chain([csv_header_line().encode()], copied)

@@ -4,9 +4,11 @@
 `DATABASE_URL` (default: SQLite file in the project folder) and `REDIS_URL` (default: local memory).
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+from django.utils.csp import CSP
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -14,6 +16,8 @@ env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 SECRET_KEY = env.str("SECRET_KEY", default="")
+# Earlier keys still accepted for signed values (sessions, password resets) while rotating SECRET_KEY.
+SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
 DEBUG = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -32,6 +36,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",  # sign-in attempts and lockouts (see "Security")
     "accounts",
     "snapshots",
     "scraping",
@@ -39,7 +44,10 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "socialmetrics.middleware.PerformanceMiddleware",
+    # A request waits DATABASE_REQUEST_TIMEOUT for a connection; an unreachable database is a 503.
+    "socialmetrics.middleware.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Anonymous cache hits of the read API are answered here, before sessions and REST framework.
     "socialmetrics.cache.ReadCacheMiddleware",
@@ -50,6 +58,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: turns a locked-out sign-in into the lockout page (django-axes).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "socialmetrics.urls"
@@ -72,7 +82,11 @@ TEMPLATES = [
 
 # --- Database --------------------------------------------------------------------------------
 # Embedded default: a SQLite file beside manage.py, in WAL mode with a busy timeout.
-# Production: DATABASE_URL=postgres://user:pass@host:5432/name, pooled by psycopg 3.
+# Production: DATABASE_URL=postgres://user:pass@host:5432/name, pooled by psycopg 3, through
+# socialmetrics.db (Django's backend, with a request's wait for a connection kept short).
+# A request waits DATABASE_REQUEST_TIMEOUT seconds for a connection, then answers 503 (so an
+# unreachable database is reported within 2 s); background work (collection runs, imports,
+# management commands) waits DATABASE_POOL_TIMEOUT.
 DATABASES = {
     "default": env.db_url("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
 }
@@ -91,14 +105,20 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
         }
     )
 elif _db["ENGINE"] in {"django.db.backends.postgresql", "django.db.backends.postgresql_psycopg2"}:
-    _db["ENGINE"] = "django.db.backends.postgresql"
+    _db["ENGINE"] = "socialmetrics.db"
     _db["CONN_MAX_AGE"] = 0  # the pool keeps connections; Django must not keep its own
     _db["CONN_HEALTH_CHECKS"] = True
     _db.setdefault("OPTIONS", {})["pool"] = {
         "min_size": env.int("DATABASE_POOL_MIN_SIZE", default=2),
         "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=10),
         "timeout": env.float("DATABASE_POOL_TIMEOUT", default=20.0),
+        # A failed connect is retried after 1, 2 s..., given up after 5 s and tried again by the
+        # next request: PostgreSQL's return is noticed within seconds (psycopg's default: 300 s).
+        "reconnect_timeout": 5.0,
     }
+    # An unanswering host (not a refusing one) holds a pool worker this long at most.
+    _db["OPTIONS"].setdefault("connect_timeout", 5)
+DATABASE_REQUEST_TIMEOUT = env.float("DATABASE_REQUEST_TIMEOUT", default=1.5)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -279,3 +299,50 @@ SOCIALMETRICS_CACHE_TIMEOUTS = {
     "history": env.int("SOCIALMETRICS_CACHE_HISTORY_SECONDS", default=600),
     "accounts": env.int("SOCIALMETRICS_CACHE_ACCOUNTS_SECONDS", default=900),
 }
+
+# --- Security -------------------------------------------------------------------------------------
+# Sign-in is throttled against password guessing by django-axes: the site's /login/, the admin's
+# and REST framework's /api/auth/login/ all call authenticate(). SOCIALMETRICS_LOGIN_FAILURE_LIMIT
+# wrong passwords from one address, or against one username, lock it out for
+# SOCIALMETRICS_LOGIN_COOLOFF_MINUTES (a 429 page that says so; even the right password is refused
+# until then). A success resets the count. Attempts live in the database (admin: "Axes");
+# `manage.py axes_reset` (or axes_reset_username NAME) lifts a lockout at once.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out sign-in before any password check
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("SOCIALMETRICS_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("SOCIALMETRICS_LOGIN_COOLOFF_MINUTES", default=15.0))
+# Each item locks on its own; "a+b" locks the combination (e.g. "username+ip_address": a username is
+# locked only for the address that guessed, so nobody can lock a colleague out from elsewhere).
+AXES_LOCKOUT_PARAMETERS = [
+    item.split("+") if "+" in item else item
+    for item in env.list("SOCIALMETRICS_LOGIN_LOCKOUT_BY", default=["ip_address", "username"])
+]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/lockout.html"
+# The client's address: REMOTE_ADDR, or behind SOCIALMETRICS_NUM_PROXIES proxies the address they
+# put in X-Forwarded-For (as the API throttle counts it); never a header a client could forge.
+if REST_FRAMEWORK["NUM_PROXIES"]:
+    AXES_IPWARE_PROXY_COUNT = REST_FRAMEWORK["NUM_PROXIES"]
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]
+else:
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
+
+# Content-Security-Policy (Django's own middleware): scripts, styles, images and requests only from
+# this site; no inline <script>, no style="" attribute, no eval, no framing, forms post only here.
+# The pages keep their JavaScript in static/js and their data in json_script blocks, which run nothing.
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF],
+    "style-src": [CSP.SELF],
+    "img-src": [CSP.SELF, "data:"],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.SELF],
+    "form-action": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+}
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"

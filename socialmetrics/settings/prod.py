@@ -1,4 +1,4 @@
-"""Production: refuses to start without SECRET_KEY and ALLOWED_HOSTS; secure cookies and HSTS."""
+"""Production: refuses to start without SECRET_KEY and ALLOWED_HOSTS; https only, secure cookies, HSTS."""
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -20,6 +20,5 @@ CSRF_COOKIE_SECURE = True
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
-SECURE_CONTENT_TYPE_NOSNIFF = True
-SECURE_REFERRER_POLICY = "same-origin"
-X_FRAME_OPTIONS = "DENY"
+# The Content-Security-Policy, nosniff, Referrer-Policy, COOP and X-Frame-Options headers and the
+# sign-in lockout are set in base.py ("Security"), so development and the tests run under them too.

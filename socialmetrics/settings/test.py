@@ -24,3 +24,7 @@ if _default_db["ENGINE"] == "django.db.backends.sqlite3":
     # SQLITE_TEST_NAME lets two test runs share a checkout without sharing a database.
     _test_name = env.str("SQLITE_TEST_NAME", default="test-db.sqlite3")
     _default_db.setdefault("TEST", {})["NAME"] = str(BASE_DIR / _test_name)  # noqa: F405
+
+# Sign-in lockout (django-axes) is off, so tests that sign in with a wrong password never lock out
+# the next ones; tests/security/test_login_lockout.py turns it on for itself.
+AXES_ENABLED = False

@@ -17,7 +17,12 @@ def test_live_answers_without_the_database(client, django_assert_num_queries):
 def test_ready_when_database_and_cache_answer(client):
     response = client.get("/health/ready")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "checks": {"database": "ok", "cache": "ok"}, "failed": []}
+    assert response.json() == {
+        "status": "ok",
+        "checks": {"database": "ok", "cache": "ok"},
+        "failed": [],
+        "degraded": [],
+    }
 
 
 @pytest.mark.django_db
@@ -33,12 +38,35 @@ def test_not_ready_names_the_database(client, monkeypatch):
 
 
 @pytest.mark.django_db
-def test_not_ready_names_the_cache_when_redis_is_down(client, settings):
+def test_ready_but_degraded_when_only_redis_is_down(client, settings):
+    # Reads are still answered from the database: a load balancer must keep the instance.
     settings.CACHES = DEAD_REDIS
     response = client.get("/health/ready")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "degraded"
+    assert body["failed"] == []
+    assert body["degraded"] == ["cache"]
+    assert body["checks"]["database"] == "ok"
+    assert body["checks"]["cache"].startswith("degraded: ")
+
+
+@pytest.mark.django_db
+def test_not_ready_when_the_database_is_down_even_with_the_cache_down(client, settings, monkeypatch):
+    settings.CACHES = DEAD_REDIS
+    monkeypatch.setattr(health, "check_database", lambda: "OperationalError: connection refused")
+    response = client.get("/health/ready")
     assert response.status_code == 503
-    assert response.json()["failed"] == ["cache"]
-    assert response.json()["checks"]["database"] == "ok"
+    assert response.json()["status"] == "unavailable"
+    assert response.json()["failed"] == ["database"]
+    assert response.json()["degraded"] == ["cache"]
+
+
+def test_live_touches_neither_the_database_nor_redis(client, settings):
+    settings.CACHES = DEAD_REDIS  # and no django_db mark: a query would raise
+    response = client.get("/health/live")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
 
 
 @pytest.mark.django_db

@@ -1,0 +1,32 @@
+"""Django's PostgreSQL backend with a request's wait for a pooled connection kept short
+(ENGINE "socialmetrics.db"; the settings switch to it whenever DATABASE_URL is PostgreSQL)."""
+
+from __future__ import annotations
+
+from django.db.backends.postgresql import base as postgresql
+
+from . import current_request_wait
+
+
+class _RequestPool:
+    """The process's pool as a request uses it: `getconn()` waits the request's time, not the pool's."""
+
+    __slots__ = ("_pool", "_wait")
+
+    def __init__(self, pool, wait: float) -> None:
+        self._pool = pool
+        self._wait = wait
+
+    def getconn(self, timeout: float | None = None):
+        return self._pool.getconn(self._wait if timeout is None else timeout)
+
+    def __getattr__(self, name: str):
+        return getattr(self._pool, name)
+
+
+class DatabaseWrapper(postgresql.DatabaseWrapper):
+    @property
+    def pool(self):
+        pool = super().pool
+        wait = current_request_wait()
+        return pool if pool is None or wait is None else _RequestPool(pool, wait)
