@@ -33,7 +33,7 @@ def test_clicking_an_account_draws_its_charts_with_a_gap_on_a_missing_day(pages)
     page.locator('#accounts a[href="/accounts/x/healthdept/"]').click()
     page.wait_for_url("**/accounts/x/healthdept/")
     page.wait_for_selector("#followers-chart[data-points]")
-    page.wait_for_function("window.Chart && Chart.getChart(document.getElementById('followers-chart'))")
+    page.wait_for_function("() => window.Chart && Chart.getChart(document.getElementById('followers-chart'))")
 
     history = api(page, f"/api/history/x/healthdept?from={latest - dt.timedelta(days=89)}&to={latest}")
     chart = page.evaluate(CHART_DATA, "#followers-chart")
@@ -61,18 +61,20 @@ def test_clicking_an_account_draws_its_charts_with_a_gap_on_a_missing_day(pages)
     screenshot(page, "account-1366x768")
 
     page.get_by_role("button", name="30 d").click()
-    page.wait_for_function("document.getElementById('main').dataset.chartRange === '30'")
+    page.wait_for_function("() => document.getElementById('main').dataset.chartRange === '30'")
     chart = page.evaluate(CHART_DATA, "#followers-chart")
     assert len(chart["labels"]) == 30
     assert chart["labels"][-1] == latest.isoformat()
 
     phone = pages.new(viewport=PHONE)
     phone.goto("/accounts/x/healthdept/")
-    phone.wait_for_function("window.Chart && Chart.getChart(document.getElementById('followers-chart'))")
+    phone.wait_for_function(
+        "() => window.Chart && Chart.getChart(document.getElementById('followers-chart'))"
+    )
     # Charts below the fold are drawn only when they come into view.
     assert phone.evaluate("Chart.getChart(document.getElementById('engagement-chart'))") is None
     phone.locator("#engagement-chart").scroll_into_view_if_needed()
-    phone.wait_for_function("Chart.getChart(document.getElementById('engagement-chart'))")
+    phone.wait_for_function("() => Chart.getChart(document.getElementById('engagement-chart'))")
     screenshot(phone, "account-390x844")
 
 

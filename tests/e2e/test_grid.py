@@ -64,7 +64,7 @@ def test_the_grid_pages_and_sorts_on_the_server(pages):
     # Filtered: the grid and the download hold exactly the same rows.
     page.select_option("#grid-platform", "instagram")
     page.wait_for_function(
-        "[...document.querySelectorAll('#grid-body .badge')].every(b => b.textContent === 'Instagram')"
+        "() => [...document.querySelectorAll('#grid-body .badge')].every(b => b.textContent === 'Instagram')"
     )
     wait_for_grid(page, page_number=1, ordering="followers")
     expected = Snapshot.objects.filter(account__platform="instagram").count()
@@ -84,7 +84,7 @@ def test_the_grid_pages_and_sorts_on_the_server(pages):
     page.fill("#grid-from", latest.isoformat())
     on_latest = Snapshot.objects.filter(account__platform="instagram", date=latest).count()
     page.wait_for_function(
-        f"document.getElementById('grid-status').textContent.startsWith('{on_latest} row')"
+        f"() => document.getElementById('grid-status').textContent.startsWith('{on_latest} row')"
     )
     assert set(page.locator("#grid-body td:nth-child(4)").all_inner_texts()) == {latest.isoformat()}
     assert f"from={latest.isoformat()}" in page.locator("#download").get_attribute("href")

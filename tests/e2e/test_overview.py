@@ -35,7 +35,7 @@ def test_overview_totals_match_the_api(pages):
     assert page.locator("#by-platform tbody tr").count() == len(platforms)
     latest = api(page, "/api/grid?per_page=1")["data"][0][3]
     assert page.locator("#as-of-date").inner_text() == latest
-    page.wait_for_function("document.getElementById('refreshed-ago').textContent.includes('refreshed')")
+    page.wait_for_function("() => document.getElementById('refreshed-ago').textContent.includes('refreshed')")
     screenshot(page, "overview-1366x768")
 
     phone = pages.new(viewport=PHONE)
@@ -58,7 +58,7 @@ def test_searching_narrows_the_list(pages):
         lambda r: searches.append(r.url) if "/api/accounts?" in r.url and "search=" in r.url else None,
     )
     page.locator("#account-search").press_sequentially("health", delay=40)
-    page.wait_for_function("document.getElementById('accounts-count').textContent.includes('match')")
+    page.wait_for_function("() => document.getElementById('accounts-count').textContent.includes('match')")
     expected = api(page, "/api/accounts?search=health")
     rows = page.locator("#accounts .account-row")
     assert rows.count() == expected["pagination"]["total"] < 30
@@ -69,10 +69,11 @@ def test_searching_narrows_the_list(pages):
 
     page.select_option("#account-platform", "x")
     page.wait_for_function(
-        "[...document.querySelectorAll('#accounts .account-row .badge')].every(b => b.textContent === 'X')"
+        "() => [...document.querySelectorAll('#accounts .account-row .badge')]"
+        ".every(b => b.textContent === 'X')"
     )
     both = api(page, "/api/accounts?search=health&platform=x")["pagination"]["total"]
-    page.wait_for_function(f"document.querySelectorAll('#accounts .account-row').length === {both}")
+    page.wait_for_function(f"() => document.querySelectorAll('#accounts .account-row').length === {both}")
     screenshot(page, "overview-search")
 
 

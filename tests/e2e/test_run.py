@@ -12,7 +12,7 @@ pytestmark = pytest.mark.e2e
 def test_staff_start_a_simulated_run_and_watch_it_finish(pages, staff_user):
     page = pages.new()
     sign_in(page, "editor")
-    page.wait_for_function("document.body.dataset.refreshedAt")
+    page.wait_for_function("() => document.body.dataset.refreshedAt")
     before = page.evaluate("document.body.dataset.refreshedAt")
 
     page.select_option("#run-mode", "simulated")
@@ -23,7 +23,8 @@ def test_staff_start_a_simulated_run_and_watch_it_finish(pages, staff_user):
     assert page.locator("#run-bar").evaluate("bar => bar.value === bar.max")
     assert page.locator("#run-status").inner_text().startswith("Completed")
     assert page.locator("#run-failed").inner_text() == "0"
-    page.wait_for_function(f"document.body.dataset.refreshedAt !== '{before}'")  # the overview refreshed
+    # The overview refreshed.
+    page.wait_for_function(f"() => document.body.dataset.refreshedAt !== '{before}'")
     assert page.get_by_role("button", name="Run collection").is_enabled()
     screenshot(page, "run-finished")
 

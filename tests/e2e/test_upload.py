@@ -53,7 +53,9 @@ def test_uploading_a_csv_shows_its_report_and_the_new_account(pages, staff_user)
     page.wait_for_selector('#totals[aria-busy="false"] .card')
     assert page.locator('#totals .card[data-metric="accounts"]').get_attribute("data-value") == "31"
     page.locator("#account-search").fill("brandnew")
-    page.wait_for_function("document.getElementById('accounts-count').textContent === '1 account match'")
+    page.wait_for_function(
+        "() => document.getElementById('accounts-count').textContent === '1 account match'"
+    )
     row = page.locator("#accounts .account-row")
     assert row.get_attribute("data-key") == "x:brandnewaccount"
     assert row.locator(".account-followers").get_attribute("title") == "4,321"
