@@ -7,9 +7,9 @@ from django import forms
 from django.db.models import Q
 from drf_spectacular.utils import extend_schema_field
 
-from socialmetrics.api.filters import StrictBooleanFilter
+from socialmetrics.api.filters import FilterSet, StrictBooleanFilter
 
-from .models import Account
+from .models import Account, Platform
 from .platforms import UnknownPlatform, normalize_platform
 
 
@@ -31,9 +31,14 @@ class PlatformField(forms.CharField):
         return platforms
 
 
+_PLATFORM = f"({'|'.join(Platform.values)})"
+
+
+# The pattern names the platform values; display names and other spellings (X, twitter) work too.
 @extend_schema_field(
     {
         "type": "string",
+        "pattern": f"^({_PLATFORM}(,{_PLATFORM})*)?$",
         "description": "Platform as a value or display name (x, X, twitter); several comma-separated.",
     }
 )
@@ -46,7 +51,7 @@ class PlatformFilter(django_filters.Filter):
         return qs.filter(**{f"{self.field_name}__in": value})
 
 
-class AccountFilter(django_filters.FilterSet):
+class AccountFilter(FilterSet):
     platform = PlatformFilter(field_name="platform", label="Platform (comma-separated for several)")
     organization = django_filters.CharFilter(
         field_name="organization__name", lookup_expr="iexact", label="Organization name"

@@ -25,7 +25,7 @@ Every figure is printed with its ratio to the baseline measured in the same run 
 shared and absolute times drift) and, where the issue sets one, its target and PASS/MISS.
 
 Writes land on reserved days and are deleted again, so a run can be repeated and leaves the data
-set as it found it: the import on 2000-01-01 onwards, the collections on the day after the data
+set as it found it: the import on 2004-01-01 onwards, the collections on the day after the data
 set's newest (the daily run) and 1999-12-31 (a past day), the freshness writers on 2099-12-31.
 Run it on a database made for benchmarks (bench/generate.py), never on real data. Every process it
 starts (gunicorn, children) is stopped before it exits, even on errors.
@@ -69,8 +69,8 @@ BENCH_PREFIX = "bench"
 #: what they wrote there, and every run starts by deleting what an interrupted run left on them.
 #: A backfilled day, far behind every account's latest (nothing to refresh).
 COLLECT_PAST_DATE = dt.date(1999, 12, 31)
-IMPORT_FIRST_DATE = dt.date(2000, 1, 1)
-RESERVED_PAST = (dt.date(1999, 1, 1), dt.date(2000, 12, 31))
+IMPORT_FIRST_DATE = dt.date(2004, 1, 1)  # the earliest day an import accepts
+RESERVED_PAST = (dt.date(1999, 1, 1), dt.date(2004, 12, 31))
 FRESH_DATE = dt.date(2099, 12, 31)
 GRID_PER_PAGE = 50
 GRID_DEEP_PAGE = 10_000

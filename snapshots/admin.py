@@ -1,5 +1,6 @@
 import datetime as dt
 
+from django import forms
 from django.contrib import admin
 
 from accounts.admin import AccountAdmin
@@ -7,8 +8,8 @@ from accounts.models import Account
 from socialmetrics.admin_tools import EstimatedCountPaginator, with_range_dates
 from socialmetrics.dates import local_today
 
-from .models import REPORTED_FIELDS, AccountLatest, Snapshot
-from .services import snapshot_delete_many, snapshot_save
+from .models import METRIC_FIELDS, REPORTED_FIELDS, AccountLatest, Snapshot
+from .services import SnapshotDateOutOfRange, snapshot_date_check, snapshot_delete_many, snapshot_save
 
 RECENT_DAYS = 30
 
@@ -47,8 +48,25 @@ class AccountWithSnapshotsAdmin(AccountAdmin):
     inlines = [LatestInline, RecentSnapshotInline]
 
 
+class SnapshotForm(forms.ModelForm):
+    """The snapshot's day checked as every user-given day is (`snapshot_date_check`)."""
+
+    class Meta:
+        model = Snapshot
+        fields = ["account", "date", *METRIC_FIELDS, "source", "precision"]
+
+    def clean_date(self):
+        day = self.cleaned_data["date"]
+        try:
+            snapshot_date_check(day=day)
+        except SnapshotDateOutOfRange as exc:
+            raise forms.ValidationError(str(exc)) from None
+        return day
+
+
 @admin.register(Snapshot)
 class SnapshotAdmin(admin.ModelAdmin):
+    form = SnapshotForm
     list_display = ["account", "date", "followers", "following", "posts", "engagement", "source", "precision"]
     list_filter = ["source", "precision", "account__platform"]
     list_select_related = ["account"]

@@ -36,7 +36,13 @@ from socialmetrics.counts import parse_count
 from socialmetrics.dates import local_today
 
 from .models import METRIC_FIELDS, Precision, Source
-from .services import STAGED_NULL, StagedBatch, snapshot_upsert_staged
+from .services import (
+    STAGED_NULL,
+    SnapshotDateOutOfRange,
+    StagedBatch,
+    snapshot_date_check,
+    snapshot_upsert_staged,
+)
 
 ACCOUNTS = "accounts"
 SNAPSHOTS = "snapshots"
@@ -50,7 +56,8 @@ MAX_COUNT = 2**63 - 1
 
 
 class CsvFileError(ValueError):
-    """The file as a whole cannot be imported (its header is neither kind). Nothing was written."""
+    """The file as a whole cannot be imported (its header is neither kind, or a line is not CSV the
+    csv module can read, such as a cell over its size limit). Nothing was written."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,10 +110,25 @@ def csv_kind(*, header: list[str]) -> str:
     )
 
 
+def _unreadable(line: int, exc: csv.Error) -> CsvFileError:
+    if "field limit" in str(exc):
+        reason = f"a cell is longer than {csv.field_size_limit():,} characters, the most a CSV cell may hold"
+    else:
+        reason = f"it is not CSV that can be read ({exc})"
+    return CsvFileError(f"Line {line}: {reason}. Nothing was imported.")
+
+
 def _records(reader) -> Iterator[tuple[int, list[str]]]:
-    """(first line of the record, cells) for every non-empty record after the header."""
+    """(first line of the record, cells) for every non-empty record after the header. A line the
+    csv module cannot read raises CsvFileError (the import's transaction then writes nothing)."""
     line = reader.line_num + 1
-    for cells in reader:
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise _unreadable(line, exc) from None
         if "".join(cells).strip():
             yield line, cells
         line = reader.line_num + 1
@@ -116,7 +138,10 @@ def csv_import(*, lines: Iterable[str]) -> CsvImportReport:
     """Import a CSV given as lines of text (a text file opened with newline="", or a StringIO).
     A leading byte order mark is ignored."""
     reader = csv.reader(lines)
-    raw_header = next(reader, None)
+    try:
+        raw_header = next(reader, None)
+    except csv.Error as exc:
+        raise _unreadable(1, exc) from None
     if raw_header is None:
         raise CsvFileError("The file is empty: expected a header row.")
     if raw_header:
@@ -229,11 +254,11 @@ class _SnapshotReader:
                 date = dt.date.fromisoformat(raw_date)
             except ValueError:
                 raise _RowInvalid("date", f"Expected a date as YYYY-MM-DD, got {raw_date!r}.") from None
-            self._dates[raw_date] = date
-        if date > self.today:
-            raise _RowInvalid(
-                "date", f"{date.isoformat()} is in the future (today is {self.today.isoformat()})."
-            )
+            try:
+                snapshot_date_check(day=date, today=self.today)
+            except SnapshotDateOutOfRange as exc:
+                raise _RowInvalid("date", str(exc)) from None
+            self._dates[raw_date] = date  # only days inside the window are remembered
         values: dict[str, int | None] = {}
         rounded = False
         count = len(cells)

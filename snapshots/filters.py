@@ -8,7 +8,7 @@ from django.db.models import F
 from drf_spectacular.utils import extend_schema_field
 
 from accounts.filters import PlatformFilter
-from socialmetrics.api.filters import StrictBooleanFilter, date_range_filters
+from socialmetrics.api.filters import FilterSet, StrictBooleanFilter, date_range_filters
 
 from .models import AccountLatest, Snapshot
 from .selectors import GRID_DEFAULT_ORDER
@@ -49,9 +49,13 @@ class OrderingField(forms.CharField):
         return terms
 
 
+_TERM = rf"\s*(-?({'|'.join(GRID_ORDER_COLUMNS)})\s*)?"
+
+
 @extend_schema_field(
     {
         "type": "string",
+        "pattern": f"^{_TERM}(,{_TERM})*$",
         "description": (
             "Order by columns, comma-separated, - for descending: platform, handle, org_name, date, "
             "followers, engagement, posts, likes, comments, shares (default -date,platform,handle)."
@@ -74,7 +78,7 @@ class GridOrderingFilter(django_filters.Filter):
         return qs.order_by(*order)
 
 
-class SummaryFilter(django_filters.FilterSet):
+class SummaryFilter(FilterSet):
     """Filters of /api/summary and /api/summary/totals (on each account's latest row)."""
 
     platform = PlatformFilter(field_name="account__platform", label="Platform (comma-separated for several)")
@@ -88,7 +92,7 @@ class SummaryFilter(django_filters.FilterSet):
         fields: list[str] = []
 
 
-class GridFilter(django_filters.FilterSet):
+class GridFilter(FilterSet):
     """Filters of /api/grid and /api/download (on snapshots)."""
 
     platform = PlatformFilter(field_name="account__platform", label="Platform (comma-separated for several)")

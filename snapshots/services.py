@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from accounts.models import Account
 from socialmetrics import cache as generations
+from socialmetrics.dates import local_today
 
 from .models import METRIC_FIELDS, AccountLatest, Precision, Snapshot, Source
 
@@ -34,6 +35,28 @@ GROWTH_PERIODS = (1, 7, 30)
 LATEST_REACH_DAYS = max(GROWTH_PERIODS) + GROWTH_TOLERANCE_DAYS
 DEFAULT_BATCH_SIZE = 2000
 _ID_CHUNK = 500
+
+
+#: The earliest day a snapshot written from a user's input may have (no platform tracked here had
+#: audiences before it; a year-1 day would make the account's history span two thousand years).
+EARLIEST_DAY = dt.date(2004, 1, 1)
+
+
+class SnapshotDateOutOfRange(ValueError):
+    """A snapshot's day outside EARLIEST_DAY..today; the message says which bound and why."""
+
+
+def snapshot_date_check(*, day: dt.date, today: dt.date | None = None) -> None:
+    """Refuse a day a user's snapshot cannot have: before EARLIEST_DAY, or after today in
+    SOCIALMETRICS_TIME_ZONE. Every write of dates that come from users (CSV imports, the admin)
+    checks here; collection writes the days it reads from the clock."""
+    if day < EARLIEST_DAY:
+        raise SnapshotDateOutOfRange(
+            f"{day.isoformat()} is before {EARLIEST_DAY.isoformat()}, the earliest day a snapshot may have."
+        )
+    today = today or local_today()
+    if day > today:
+        raise SnapshotDateOutOfRange(f"{day.isoformat()} is in the future (today is {today.isoformat()}).")
 
 
 @dataclass(slots=True)  # not frozen: a frozen __init__ costs twice as much on millions of rows
@@ -378,7 +401,9 @@ def _upsert_generic(incoming: dict[tuple[int, dt.date], SnapshotRow]) -> UpsertR
 
 def snapshot_save(*, snapshot: Snapshot) -> Snapshot:
     """Save one snapshot (admin, shell) and keep the latest rows right: its account's, and the
-    account it was moved from, if any."""
+    account it was moved from, if any. A day outside the allowed window raises
+    SnapshotDateOutOfRange before anything is written."""
+    snapshot_date_check(day=snapshot.date)
     with transaction.atomic():
         moved_from = (
             Snapshot.objects.filter(pk=snapshot.pk).values_list("account_id", flat=True).first()

@@ -149,3 +149,18 @@ def test_filtered_lists_count_at_most_a_bounded_number(staff_client, monkeypatch
     make_data(3, 4)
     response = staff_client.get(reverse("admin:snapshots_snapshot_changelist"), {"source__exact": "manual"})
     assert response.context["cl"].result_count == 5
+
+
+@pytest.mark.django_db
+def test_a_snapshot_dated_in_the_future_is_refused_by_the_form(staff_client):
+    from snapshots.models import Snapshot
+    from socialmetrics.dates import local_today
+    from tests.factories import AccountFactory
+
+    account = AccountFactory()
+    tomorrow = (local_today() + dt.timedelta(days=1)).isoformat()
+    data = {"account": account.pk, "date": tomorrow, "followers": 5, "source": "manual", "precision": "exact"}
+    response = staff_client.post(reverse("admin:snapshots_snapshot_add"), data)
+    assert response.status_code == 200
+    assert "is in the future" in response.content.decode()
+    assert not Snapshot.objects.exists()

@@ -2,7 +2,7 @@
 
 from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -67,7 +67,16 @@ class JobStatusView(APIView):
     permission_classes = [ReadOrStaffWrite]
 
     @extend_schema(
-        tags=["collection"], summary="Progress and result of a collection run", responses=JobStatusSerializer
+        tags=["collection"],
+        summary="Progress and result of a collection run",
+        parameters=[OpenApiParameter("job_id", {"type": "integer", "minimum": 0}, OpenApiParameter.PATH)],
+        responses={
+            200: JobStatusSerializer,
+            401: OpenApiResponse(ErrorSerializer, description="Not signed in (when reads are not public)."),
+            404: OpenApiResponse(
+                ErrorSerializer, description="No such run, or a job id that is not a number."
+            ),
+        },
     )
     def get(self, request, job_id: int):
         services.runs_reap_stale()  # a run whose process died is shown as it ended, not "running"

@@ -6,7 +6,7 @@ values (`accounts` knows nothing about snapshots). The writes themselves are acc
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
@@ -20,7 +20,7 @@ from accounts.selectors import account_queryset
 from accounts.services import AccountConflict, account_create, account_deactivate, account_update
 from snapshots.selectors import AccountRow, account_detail, account_page
 from socialmetrics import cache as generations
-from socialmetrics.api.pagination import page_info, page_request
+from socialmetrics.api.pagination import page_info, page_parameters, page_request
 from socialmetrics.cache import CachedReadMixin
 
 from .serializers import AccountPageSerializer, AccountSerializer, ErrorSerializer
@@ -57,16 +57,9 @@ def account_json(row: AccountRow) -> dict:
 @extend_schema_view(
     list=extend_schema(
         summary="Tracked accounts with their latest values",
-        parameters=[
-            OpenApiParameter("page", int, description="Page number, from 1 (default 1)."),
-            OpenApiParameter(
-                "per_page",
-                int,
-                description=(
-                    f"Rows per page (default {ACCOUNTS_DEFAULT_PER_PAGE}; at most {ACCOUNTS_MAX_PER_PAGE})."
-                ),
-            ),
-        ],
+        parameters=page_parameters(
+            default_per_page=ACCOUNTS_DEFAULT_PER_PAGE, max_per_page=ACCOUNTS_MAX_PER_PAGE
+        ),
         responses={200: AccountPageSerializer, 400: _ERRORS[400], 401: _ERRORS[401]},
     ),
     retrieve=extend_schema(summary="One account", responses={200: AccountSerializer, 404: _ERRORS[404]}),

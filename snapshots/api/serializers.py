@@ -7,6 +7,7 @@ describe what the views return, so the schema and the code name the same fields.
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 from snapshots.models import REPORTED_FIELDS
@@ -138,6 +139,7 @@ class AccountSerializer(serializers.Serializer):
     latest = LatestSerializer(allow_null=True)
 
 
+@extend_schema_serializer(many=False)  # the list action answers one page object, not an array
 class AccountPageSerializer(serializers.Serializer):
     data = AccountSerializer(many=True)
     pagination = PaginationSerializer()

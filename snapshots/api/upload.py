@@ -154,7 +154,14 @@ class BulkUploadView(APIView):
             return _refuse('Expected a JSON object {"csv_data": "..."} with the CSV as text.')
         if not csv_data.strip():
             return _refuse("csv_data is empty.")
-        if len(csv_data) > max_upload_bytes() and len(csv_data.encode()) > max_upload_bytes():
+        try:  # JSON can carry what no text file can: a lone surrogate (\ud800), refused before any write
+            size = len(csv_data.encode())
+        except UnicodeEncodeError as exc:
+            return _refuse(
+                f"csv_data is not valid Unicode text: character {exc.start + 1} is a lone surrogate "
+                f"({csv_data[exc.start]!a}); nothing was imported."
+            )
+        if size > max_upload_bytes():
             return _too_large()
         try:
             report = csv_import(lines=io.StringIO(csv_data.removeprefix("\ufeff"), newline=""))

@@ -11,6 +11,7 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -95,8 +96,9 @@ def is_api_path(path: str) -> bool:
     return path == "/api" or path.startswith("/api/")
 
 
+@csrf_exempt  # it writes nothing: a POST to a wrong path learns of the 404, not of a CSRF refusal
 def not_found(request: HttpRequest, *args, **kwargs) -> JsonResponse:
-    """Unknown paths under /api/: a JSON 404, never an HTML page."""
+    """Unknown paths under /api/: a JSON 404 whatever the method, never an HTML page."""
     return JsonResponse(
         error_body(code="NOT_FOUND", message=f"No API endpoint at {request.path}."),
         status=404,

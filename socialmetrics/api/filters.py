@@ -1,4 +1,4 @@
-"""django-filter pieces every app's filters use: strict booleans and ISO dates.
+"""django-filter pieces every app's filters use: the FilterSet base, strict booleans and ISO dates.
 
 django-filter's own BooleanFilter quietly ignores a value it cannot read (``is_core=maybe`` filters
 nothing); these refuse it, so the API answers 400 naming the parameter.
@@ -14,6 +14,25 @@ from drf_spectacular.utils import extend_schema_field
 
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off"})
+
+
+class FilterSet(django_filters.FilterSet):
+    """The base of every filter set of the API.
+
+    django-filter's REST framework backend formats each error message again with ``%`` (as
+    ``message % params``), so a message quoting the client's value (``platform=%``) would raise
+    instead of answering 400. Every message without parameters is passed as a parameter of its own,
+    so whatever it quotes comes out as written.
+    """
+
+    @property
+    def errors(self):
+        errors = self.form.errors
+        for error_list in errors.values():
+            for error in error_list.as_data():
+                if not error.params:
+                    error.message, error.params = "%(message)s", {"message": error.message}
+        return errors
 
 
 class StrictBooleanField(forms.Field):
@@ -49,7 +68,12 @@ class IsoDateField(forms.Field):
             ) from None
 
 
-@extend_schema_field({"type": "string", "format": "date", "description": "YYYY-MM-DD, inclusive."})
+@extend_schema_field(
+    {
+        "anyOf": [{"type": "string", "format": "date"}, {"type": "string", "maxLength": 0}],
+        "description": "YYYY-MM-DD, inclusive (empty: no bound).",
+    }
+)
 class IsoDateFilter(django_filters.Filter):
     field_class = IsoDateField
 

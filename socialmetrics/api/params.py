@@ -11,15 +11,28 @@ _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off"})
 
 
-def positive_int(*, params: Mapping[str, str], name: str, default: int) -> int:
-    """A whole number of at least 1 (``page=abc``, ``page=0`` and ``per_page=-1`` are refused)."""
+#: More digits than this is beyond every bound a parameter has; such a number is never converted
+#: (Python refuses to convert one of over 4,300 digits, and the database one over 2**63 - 1).
+_MAX_DIGITS = 18
+_HUGE = 10**_MAX_DIGITS
+
+
+def positive_int(*, params: Mapping[str, str], name: str, default: int, maximum: int | None = None) -> int:
+    """A whole number of at least 1 (``page=abc``, ``page=0`` and ``per_page=-1`` are refused) and at
+    most `maximum` (refused above it). Without a maximum, a number too long to be any count is read
+    as 10**18, so a caller that caps the value (``per_page``) caps it."""
     raw = params.get(name)
     if raw is None or raw == "":
         return default
     text = raw.strip()
-    if not text.isdigit() or int(text) < 1:
-        raise InvalidParameter(field=name, message=f"expected a whole number of at least 1, got {raw!r}.")
-    return int(text)
+    if not (text.isascii() and text.isdigit()) or not text.strip("0"):
+        raise InvalidParameter(
+            field=name, message=f"expected a whole number of at least 1, got {raw[:40]!r}."
+        )
+    value = _HUGE if len(text.lstrip("0")) > _MAX_DIGITS else int(text)
+    if maximum is not None and value > maximum:
+        raise InvalidParameter(field=name, message=f"must be at most {maximum:,}, got {raw[:40]!r}.")
+    return value
 
 
 def parse_bool(*, value: str, name: str) -> bool:

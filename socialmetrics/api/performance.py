@@ -2,7 +2,7 @@
 
 from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -24,6 +24,12 @@ class PerformancePermission(BasePermission):
         )
 
 
+_REFUSED = {
+    401: OpenApiResponse(OpenApiTypes.OBJECT, description="Not signed in (error body)."),
+    403: OpenApiResponse(OpenApiTypes.OBJECT, description="Not staff (error body)."),
+}
+
+
 class PerformanceView(APIView):
     permission_classes = [PerformancePermission]
 
@@ -39,7 +45,7 @@ class PerformanceView(APIView):
             "bucket used, max and percentiles the upper bound of the bucket holding them; requests "
             "are bucketed from 0.5 ms to 30 s, runs from 1 s to 6 h)."
         ),
-        responses=OpenApiTypes.OBJECT,
+        responses={200: OpenApiTypes.OBJECT, **_REFUSED},
     )
     def get(self, request):
         return Response(metrics.report())
@@ -48,7 +54,7 @@ class PerformanceView(APIView):
         tags=["performance"],
         summary="Reset the performance figures (staff)",
         description="GET then counts from now (/metrics is unchanged: Prometheus counters never go back).",
-        responses=OpenApiTypes.OBJECT,
+        responses={200: OpenApiTypes.OBJECT, **_REFUSED},
     )
     def delete(self, request):
         metrics.reset()
