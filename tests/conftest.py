@@ -66,3 +66,53 @@ def redis_client():
     import redis
 
     return redis.Redis.from_url(settings.REDIS_URL)
+
+
+# --- Callers of the API: anonymous, a signed-in user, staff by session and by token ---------------
+
+
+@pytest.fixture
+def api():
+    """An anonymous client."""
+    from rest_framework.test import APIClient
+
+    return APIClient()
+
+
+@pytest.fixture
+def user(django_user_model):
+    return django_user_model.objects.create_user("reader", "reader@example.org", "pw")
+
+
+@pytest.fixture
+def staff(django_user_model):
+    return django_user_model.objects.create_user("editor", "editor@example.org", "pw", is_staff=True)
+
+
+@pytest.fixture
+def user_api(user):
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def staff_api(staff):
+    """A staff member signed in by session (CSRF is checked only with enforce_csrf_checks)."""
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.force_login(staff)
+    return client
+
+
+@pytest.fixture
+def staff_token_api(staff):
+    from rest_framework.authtoken.models import Token
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=staff).key}")
+    return client

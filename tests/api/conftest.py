@@ -5,8 +5,6 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from rest_framework.authtoken.models import Token
-from rest_framework.test import APIClient
 
 from accounts.models import Account, Organization, Platform
 from snapshots.api.views import account_ids
@@ -21,44 +19,6 @@ def _forget_account_ids():
     account_ids.clear()
     yield
     account_ids.clear()
-
-
-@pytest.fixture
-def api():
-    """An anonymous client."""
-    return APIClient()
-
-
-@pytest.fixture
-def user(django_user_model):
-    return django_user_model.objects.create_user("reader", "reader@example.org", "pw")
-
-
-@pytest.fixture
-def staff(django_user_model):
-    return django_user_model.objects.create_user("editor", "editor@example.org", "pw", is_staff=True)
-
-
-@pytest.fixture
-def user_api(user):
-    client = APIClient()
-    client.force_login(user)
-    return client
-
-
-@pytest.fixture
-def staff_api(staff):
-    """A staff member signed in by session (CSRF is checked only with enforce_csrf_checks)."""
-    client = APIClient()
-    client.force_login(staff)
-    return client
-
-
-@pytest.fixture
-def staff_token_api(staff):
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=staff).key}")
-    return client
 
 
 @pytest.fixture

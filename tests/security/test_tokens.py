@@ -9,18 +9,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def reader(django_user_model):
-    return django_user_model.objects.create_user("reader", password="pw")
-
-
-@pytest.fixture
-def session(reader):
-    client = APIClient()
-    client.force_login(reader)
-    return client
-
-
-@pytest.fixture
 def private(settings):
     settings.SOCIALMETRICS_PUBLIC_READ = False
 
@@ -32,53 +20,53 @@ def _with_token(key: str) -> APIClient:
 
 
 @pytest.mark.usefixtures("private")
-def test_a_user_creates_then_rotates_their_token(session, reader):
-    first = session.post("/api/auth/token")
+def test_a_user_creates_then_rotates_their_token(user_api, user):
+    first = user_api.post("/api/auth/token")
     assert first.status_code == 201
     key = first.json()["token"]
     assert first.json()["created"]
-    assert Token.objects.get(user=reader).key == key
+    assert Token.objects.get(user=user).key == key
     assert _with_token(key).get("/api/summary").status_code == 200
 
-    second = session.post("/api/auth/token/")
+    second = user_api.post("/api/auth/token/")
     assert second.status_code == 201
     assert second.json()["token"] != key
-    assert Token.objects.filter(user=reader).count() == 1
+    assert Token.objects.filter(user=user).count() == 1
     assert _with_token(key).get("/api/summary").status_code == 401
     assert _with_token(second.json()["token"]).get("/api/summary").status_code == 200
 
 
 @pytest.mark.usefixtures("private")
-def test_a_token_holder_rotates_and_revokes_with_the_token_itself(reader):
-    key = Token.objects.create(user=reader).key
+def test_a_token_holder_rotates_and_revokes_with_the_token_itself(user):
+    key = Token.objects.create(user=user).key
     rotated = _with_token(key).post("/api/auth/token")
     assert rotated.status_code == 201
     new = _with_token(rotated.json()["token"])
     assert new.delete("/api/auth/token").status_code == 204
-    assert not Token.objects.filter(user=reader).exists()
+    assert not Token.objects.filter(user=user).exists()
     assert new.get("/api/summary").status_code == 401
 
 
-def test_revoking_without_a_token_is_harmless(session):
-    assert session.delete("/api/auth/token").status_code == 204
+def test_revoking_without_a_token_is_harmless(user_api):
+    assert user_api.delete("/api/auth/token").status_code == 204
 
 
-def test_only_a_signed_in_user_has_a_token(reader):
+def test_only_a_signed_in_user_has_a_token(user):
     response = APIClient().post("/api/auth/token")
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "NOT_AUTHENTICATED"
     assert not Token.objects.exists()
 
 
-def test_a_session_rotation_needs_the_csrf_token(reader):
+def test_a_session_rotation_needs_the_csrf_token(user):
     client = APIClient(enforce_csrf_checks=True)
-    client.force_login(reader)
+    client.force_login(user)
     assert client.post("/api/auth/token").status_code == 403
     assert not Token.objects.exists()
 
 
-def test_a_non_staff_token_still_cannot_write(session):
-    key = session.post("/api/auth/token").json()["token"]
+def test_a_non_staff_token_still_cannot_write(user_api):
+    key = user_api.post("/api/auth/token").json()["token"]
     assert _with_token(key).delete("/api/cache").status_code == 403
 
 
@@ -90,17 +78,17 @@ def test_the_token_endpoint_is_in_the_schema():
     assert "204" in operations["delete"]["responses"]
 
 
-def test_staff_create_list_and_revoke_tokens_in_the_admin(admin_client, reader):
+def test_staff_create_list_and_revoke_tokens_in_the_admin(admin_client, user):
     assert admin_client.get("/admin/authtoken/tokenproxy/").status_code == 200
     assert admin_client.get("/admin/authtoken/tokenproxy/add/").status_code == 200
 
-    response = admin_client.post("/admin/authtoken/tokenproxy/add/", {"user": reader.pk})
+    response = admin_client.post("/admin/authtoken/tokenproxy/add/", {"user": user.pk})
     assert response.status_code == 302, response.content.decode()[:2000]
-    assert Token.objects.filter(user=reader).exists()
+    assert Token.objects.filter(user=user).exists()
     listing = admin_client.get("/admin/authtoken/tokenproxy/")
-    assert reader.username in listing.content.decode()
+    assert user.username in listing.content.decode()
 
     # The admin names a token by its user's id, so keys never appear in URLs.
-    response = admin_client.post(f"/admin/authtoken/tokenproxy/{reader.pk}/delete/", {"post": "yes"})
+    response = admin_client.post(f"/admin/authtoken/tokenproxy/{user.pk}/delete/", {"post": "yes"})
     assert response.status_code == 302
-    assert not Token.objects.filter(user=reader).exists()
+    assert not Token.objects.filter(user=user).exists()
