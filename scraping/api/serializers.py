@@ -2,7 +2,7 @@ from rest_framework import serializers
 
 from accounts.models import Platform
 from scraping.models import CollectionRun, RunMode
-from snapshots.api.serializers import ErrorDetailSerializer
+from socialmetrics.api.errors import ErrorDetailSerializer
 
 
 class RunRequestSerializer(serializers.Serializer):

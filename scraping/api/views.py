@@ -11,8 +11,7 @@ from scraping import selectors, services
 from scraping.locks import LockHeld, LockUnavailable
 from scraping.models import CollectionRun, RunStatus
 from scraping.runner import RunOptions, collect_in_background
-from snapshots.api.serializers import ErrorSerializer
-from socialmetrics.api.errors import error_body
+from socialmetrics.api.errors import ErrorSerializer, error_body
 from socialmetrics.api.permissions import ReadOrStaffWrite, StaffOnly
 
 from .serializers import (

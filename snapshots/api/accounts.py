@@ -20,10 +20,11 @@ from accounts.selectors import account_queryset
 from accounts.services import AccountConflict, account_create, account_deactivate, account_update
 from snapshots.selectors import AccountRow, account_detail, account_page
 from socialmetrics import cache as generations
+from socialmetrics.api.errors import ErrorSerializer
 from socialmetrics.api.pagination import page_info, page_parameters, page_request
 from socialmetrics.cache import CachedReadMixin
 
-from .serializers import AccountPageSerializer, AccountSerializer, ErrorSerializer
+from .serializers import AccountPageSerializer, AccountSerializer
 
 ACCOUNTS_DEFAULT_PER_PAGE = 100
 ACCOUNTS_MAX_PER_PAGE = 500

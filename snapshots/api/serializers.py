@@ -14,16 +14,6 @@ from snapshots.models import REPORTED_FIELDS
 from snapshots.services import GROWTH_PERIODS
 
 
-class ErrorDetailSerializer(serializers.Serializer):
-    code = serializers.CharField(help_text="INVALID_PARAMETER, NOT_FOUND, PERMISSION_DENIED, ...")
-    message = serializers.CharField()
-    field = serializers.CharField(required=False, help_text="The parameter or field at fault.")
-
-
-class ErrorSerializer(serializers.Serializer):
-    error = ErrorDetailSerializer()
-
-
 class UploadErrorSerializer(serializers.Serializer):
     error = serializers.CharField()
 

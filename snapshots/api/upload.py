@@ -16,11 +16,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from snapshots.csv_import import CsvFileError, CsvImportReport, csv_import
+from socialmetrics.api.errors import ErrorSerializer
 from socialmetrics.api.permissions import StaffOnly
 
 from .serializers import (
     BulkUploadSerializer,
-    ErrorSerializer,
     FileUploadSerializer,
     UploadErrorSerializer,
     UploadResultSerializer,

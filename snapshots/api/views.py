@@ -44,14 +44,13 @@ from snapshots.selectors import (
     summary_totals,
 )
 from socialmetrics import cache as generations
-from socialmetrics.api.errors import InvalidParameter
+from socialmetrics.api.errors import ErrorSerializer, InvalidParameter
 from socialmetrics.api.pagination import page_info, page_request
 from socialmetrics.api.params import optional_date, positive_int
 from socialmetrics.api.rendering import PrerenderedJSON
 from socialmetrics.cache import CachedReadMixin, CacheSpec, renders_plain_json
 
 from .serializers import (
-    ErrorSerializer,
     GridCursorPageSerializer,
     GridPageSerializer,
     HistorySerializer,

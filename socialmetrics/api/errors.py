@@ -12,8 +12,20 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
-from rest_framework import exceptions, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.views import exception_handler as drf_exception_handler
+
+
+class ErrorDetailSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="INVALID_PARAMETER, NOT_FOUND, PERMISSION_DENIED, ...")
+    message = serializers.CharField()
+    field = serializers.CharField(required=False, help_text="The parameter or field at fault.")
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The schema of every error answer."""
+
+    error = ErrorDetailSerializer()
 
 
 class InvalidParameter(exceptions.APIException):

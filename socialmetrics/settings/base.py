@@ -276,7 +276,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {"anon": env.str("SOCIALMETRICS_THROTTLE_ANON", default="1000/minute")},
     "NUM_PROXIES": env.int("SOCIALMETRICS_NUM_PROXIES", default=None),
     "EXCEPTION_HANDLER": "socialmetrics.api.errors.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "socialmetrics.api.schema.AutoSchema",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "socialmetrics API",
