@@ -161,7 +161,7 @@ def _assert_fresh_until_cached(api: APIClient, followers: int) -> None:
     pytest.fail(f"never cached again: {states}")
 
 
-def test_a_bump_lost_to_an_unreachable_redis_is_sent_with_the_next_command(private_redis, today):
+def test_a_write_while_redis_does_not_answer_is_read_fresh_once_it_does(private_redis, today):
     nasa = account("nasa")
     history(nasa, days=2, end=today, followers=100)
     api = APIClient()
@@ -172,6 +172,25 @@ def test_a_bump_lost_to_an_unreachable_redis_is_sent_with_the_next_command(priva
     _write_followers(nasa.pk, today, 777)
     time.sleep(1.6)
     _assert_fresh_until_cached(api, 777)
+
+
+def test_a_bump_that_never_reached_redis_is_sent_with_the_next_read(private_redis, today, monkeypatch):
+    nasa = account("nasa")
+    history(nasa, days=2, end=today, followers=100)
+    api = APIClient()
+    _followers(api)
+    assert _followers(api) == (110, "HIT")
+
+    def lost(self, *args, **kwargs):
+        raise redis.ConnectionError("the bump was lost on the way")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(redis.Redis, "mset", lost)
+        _write_followers(nasa.pk, today, 777)  # every bump of this write fails
+    assert read_cache._pending.groups  # kept to be sent again
+    assert _followers(api) == (777, "MISS")  # sent ahead of this read's look-up, in its round trip
+    assert not read_cache._pending.groups
+    assert _followers(api) == (777, "HIT")
 
 
 def _round_trips(monkeypatch) -> list[bytes]:
