@@ -33,12 +33,23 @@ $(VENV)/.python-ok:
 	if [ -x $(PY) ] && ! $(PY) -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then \
 	  echo "Recreating $(VENV): it was made with a Python older than 3.12."; rm -rf $(VENV); fi; \
 	if [ ! -x $(PY) ]; then echo "Creating $(VENV) with $$py ($$($$py --version))"; $$py -m venv $(VENV); fi
-	@$(PY) -m pip install --quiet --upgrade pip
 	@touch $@
 
-$(VENV)/.installed-dev: $(VENV)/.python-ok requirements/base.txt requirements/dev.txt
-	$(PY) -m pip install --quiet -r requirements/dev.txt
+# Every package, transitive ones included, is pinned with its hashes in requirements/*.txt (compiled
+# from the .in files by `make lock`); pip refuses anything whose hash differs.
+$(VENV)/.installed-dev: $(VENV)/.python-ok requirements/dev.txt
+	$(PY) -m pip install --quiet --require-hashes -r requirements/dev.txt
 	@touch $@
+
+# Recompile the locked requirements after changing a pin in requirements/*.in (needs the registry).
+# One file for Python 3.12 and newer on any platform (uv's universal resolution, hashes of every wheel).
+.PHONY: lock
+lock: setup
+	@for f in base dev prod; do \
+	  $(VENV)/bin/uv pip compile --quiet --universal --python-version 3.12 --generate-hashes \
+	    --no-strip-markers --custom-compile-command "make lock" requirements/$$f.in -o requirements/$$f.txt; \
+	done
+	@echo "requirements/base.txt, dev.txt and prod.txt recompiled; make setup installs them."
 
 setup: $(VENV)/.installed-dev
 
