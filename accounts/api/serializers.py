@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.models import Platform
 from accounts.platforms import UnknownPlatform, normalize_platform
 
 
+@extend_schema_field({"type": "string", "enum": list(Platform.values)})
+class PlatformField(serializers.CharField):
+    """A platform: documented as its values, read as people write it ("X", "twitter")."""
+
+
 class AccountWriteSerializer(serializers.Serializer):
     """The same names the account list uses; ``platform`` as people write it ("X", "twitter")."""
 
-    platform = serializers.CharField(help_text=f"One of: {', '.join(Platform.labels)} (or a usual alias).")
+    platform = PlatformField(
+        help_text=f"One of: {', '.join(Platform.values)}; display names and usual aliases also do."
+    )
     handle = serializers.CharField(required=False, allow_blank=True, max_length=255)
     url = serializers.CharField(
         source="profile_url", required=False, allow_blank=True, max_length=500, help_text="Profile URL."

@@ -25,6 +25,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.models import Platform
 from accounts.platforms import UnknownPlatform, normalize_platform
 from accounts.selectors import account_id_by_handle
 from snapshots.filters import GridFilter, SummaryFilter
@@ -45,7 +46,7 @@ from snapshots.selectors import (
 )
 from socialmetrics import cache as generations
 from socialmetrics.api.errors import ErrorSerializer, InvalidParameter
-from socialmetrics.api.pagination import page_info, page_request
+from socialmetrics.api.pagination import page_info, page_parameters, page_request
 from socialmetrics.api.params import optional_date, positive_int
 from socialmetrics.api.rendering import PrerenderedJSON
 from socialmetrics.cache import CachedReadMixin, CacheSpec, renders_plain_json
@@ -175,7 +176,12 @@ class HistoryView(CachedReadMixin, APIView):
             "snapshot have null."
         ),
         parameters=[
-            OpenApiParameter("platform", OpenApiTypes.STR, OpenApiParameter.PATH),
+            OpenApiParameter(
+                "platform",
+                {"type": "string", "enum": list(Platform.values)},
+                OpenApiParameter.PATH,
+                description="The platform's value; its display name (X) and other names (twitter) also do.",
+            ),
             OpenApiParameter("handle", OpenApiTypes.STR, OpenApiParameter.PATH),
             OpenApiParameter("from", OpenApiTypes.DATE, description="First day (inclusive)."),
             OpenApiParameter("to", OpenApiTypes.DATE, description="Last day (inclusive)."),
@@ -271,16 +277,14 @@ def decode_cursor(text: str) -> GridCursor | None:
 
 
 _GRID_PARAMETERS = [
-    OpenApiParameter("page", OpenApiTypes.INT, description="Page number, from 1 (default 1)."),
-    OpenApiParameter(
-        "per_page", OpenApiTypes.INT, description=f"Rows per page (default 50; at most {GRID_MAX_PER_PAGE})."
-    ),
+    *page_parameters(default_per_page=GRID_DEFAULT_PER_PAGE, max_per_page=GRID_MAX_PER_PAGE),
     OpenApiParameter(
         "cursor",
         OpenApiTypes.STR,
         description=(
             "Cursor pagination: give it empty for the first page, then the next_cursor of the previous "
-            "page. Stays fast at any depth; only in the default order."
+            "page (nothing else is a cursor). Stays fast at any depth; only in the default order, and "
+            "not with page."
         ),
     ),
 ]
@@ -338,6 +342,8 @@ class GridView(CachedReadMixin, GenericAPIView):
             raise InvalidParameter(
                 field="cursor", message="cursor pagination keeps the default order; drop ordering."
             )
+        if "page" in params:
+            raise InvalidParameter(field="page", message="page and cursor cannot be combined; drop page.")
         after = decode_cursor(params.get("cursor", "").strip())
         per_page = min(
             positive_int(params=params, name="per_page", default=GRID_DEFAULT_PER_PAGE), GRID_MAX_PER_PAGE

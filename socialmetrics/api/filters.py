@@ -49,7 +49,12 @@ class StrictBooleanField(forms.Field):
         raise forms.ValidationError(f"Expected true or false, got {value!r}.", code="invalid")
 
 
-@extend_schema_field({"type": "boolean", "description": "true or false (also 1/0, yes/no)."})
+@extend_schema_field(
+    {
+        "anyOf": [{"type": "boolean"}, {"type": "string", "maxLength": 0}],
+        "description": "true or false (also 1/0, yes/no; empty: no filter).",
+    }
+)
 class StrictBooleanFilter(django_filters.BooleanFilter):
     field_class = StrictBooleanField
 

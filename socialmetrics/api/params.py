@@ -18,11 +18,12 @@ _HUGE = 10**_MAX_DIGITS
 
 
 def positive_int(*, params: Mapping[str, str], name: str, default: int, maximum: int | None = None) -> int:
-    """A whole number of at least 1 (``page=abc``, ``page=0`` and ``per_page=-1`` are refused) and at
-    most `maximum` (refused above it). Without a maximum, a number too long to be any count is read
-    as 10**18, so a caller that caps the value (``per_page``) caps it."""
+    """A whole number of at least 1 (``page=abc``, ``page=0``, ``per_page=-1`` and an empty ``page=``
+    are refused; leave the parameter out for its default) and at most `maximum` (refused above it).
+    Without a maximum, a number too long to be any count is read as 10**18, so a caller that caps
+    the value (``per_page``) caps it."""
     raw = params.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return default
     text = raw.strip()
     if not (text.isascii() and text.isdigit()) or not text.strip("0"):

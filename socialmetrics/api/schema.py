@@ -29,3 +29,33 @@ class AutoSchema(SpectacularAutoSchema):
         if self.view.get_authenticators() and "401" not in responses:
             responses["401"] = self._get_response_for_code(_UNAUTHORIZED, "401", direction=direction)
         return responses
+
+
+#: What every text the API reads may hold: anything but NUL, which no database column here can store
+#: (a request carrying one is refused with 400).
+TEXT_PATTERN = "^[^\\u0000]*$"
+
+
+def text_without_nul(result, generator, request, public):
+    """drf-spectacular post-processing: every free-text input (a query or path parameter, a field
+    of a request body) says it cannot hold NUL, as the API's validators refuse it."""
+
+    def mark(schema):
+        if not isinstance(schema, dict):
+            return
+        if schema.get("type") == "string" and not {"format", "enum", "pattern"} & schema.keys():
+            schema["pattern"] = TEXT_PATTERN
+        children = [*schema.get("properties", {}).values(), schema.get("items")]
+        for key in ("anyOf", "oneOf", "allOf"):
+            children += schema.get(key, [])
+        for child in children:
+            mark(child)
+
+    for path in result.get("paths", {}).values():
+        for operation in path.values():
+            for parameter in operation.get("parameters", []) if isinstance(operation, dict) else []:
+                mark(parameter.get("schema"))
+    for name, schema in result.get("components", {}).get("schemas", {}).items():
+        if name.endswith("Request"):
+            mark(schema)
+    return result

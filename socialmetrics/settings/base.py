@@ -291,6 +291,10 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {"PlatformEnum": "accounts.models.Platform"},
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "socialmetrics.api.schema.text_without_nul",
+    ],
 }
 # Lifetime (seconds) of cached API responses; writes invalidate them immediately anyway.
 SOCIALMETRICS_CACHE_TIMEOUTS = {

@@ -74,6 +74,9 @@ def test_per_page_is_capped_at_1000(api, grid):
         ("cursor=%%%", "cursor"),
         ("cursor=&ordering=followers", "cursor"),
         ("cursor=&per_page=x", "per_page"),
+        ("cursor=&page=2", "page"),
+        ("page=", "page"),
+        ("per_page=", "per_page"),
     ],
 )
 def test_bad_parameters_are_400_naming_them(api, grid, query, field):

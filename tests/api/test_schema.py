@@ -66,6 +66,22 @@ def test_parameters_are_described(schema):
     )
 
 
+def test_inputs_state_their_bounds(schema):
+    """What the API refuses, the schema says: page bounds, the platforms, no NUL in free text."""
+    grid = {p["name"]: p["schema"] for p in schema["paths"]["/api/grid/"]["get"]["parameters"]}
+    assert grid["page"]["minimum"] == 1
+    assert grid["page"]["maximum"] >= 1_000_000
+    assert grid["per_page"]["minimum"] == 1
+    assert grid["handle"]["pattern"] == "^[^\\u0000]*$"
+    history = schema["paths"]["/api/history/{platform}/{handle}/"]["get"]["parameters"]
+    platform = next(p["schema"] for p in history if p["name"] == "platform")
+    assert "x" in platform["enum"]
+    assert "mastodon" in platform["enum"]
+    write = schema["components"]["schemas"]["AccountWriteRequest"]["properties"]
+    assert write["platform"]["allOf"] == [{"$ref": "#/components/schemas/PlatformEnum"}]
+    assert write["org_name"]["pattern"] == "^[^\\u0000]*$"
+
+
 def test_responses_are_described(schema):
     components = schema["components"]["schemas"]
     assert set(components["SummaryRow"]["properties"]) == {
