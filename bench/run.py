@@ -682,7 +682,7 @@ class Bench:
             "-m",
             "gunicorn",
             "-c",
-            "python:socialmetrics.gunicorn_conf",  # as in production: metrics in multiprocess mode
+            str(ROOT / "gunicorn.conf.py"),  # as in production: access log, metrics in multiprocess mode
             app,
             "--bind",
             f"127.0.0.1:{port}",

@@ -1,7 +1,7 @@
 """Performance figures in prometheus_client: requests, response-cache look-ups, database work, Redis.
 
 Recording stays in the process (no network round trip). With PROMETHEUS_MULTIPROC_DIR set (gunicorn
-with socialmetrics.gunicorn_conf) every process writes its own file there and a scrape adds them up.
+with gunicorn.conf.py) every process writes its own file there and a scrape adds them up.
 Figures kept elsewhere (collection runs, in the database) come from collectors that apps add with
 `register_collector`, read at scrape time. `/metrics` shows `registry()` in the Prometheus text
 format; `report()` is the JSON of /api/performance, computed from the same samples.

@@ -233,7 +233,7 @@ def _free_port() -> int:
 def _gunicorn(env: dict[str, str], log: Path):
     port = _free_port()
     command = [
-        sys.executable, "-m", "gunicorn", "-c", "python:socialmetrics.gunicorn_conf", "socialmetrics.wsgi",
+        sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"), "socialmetrics.wsgi",
         "--workers", "2", "--bind", f"127.0.0.1:{port}", "--log-level", "warning",
     ]  # fmt: skip
     with log.open("w") as out:

@@ -10,6 +10,8 @@ from pathlib import Path
 import environ
 from django.utils.csp import CSP
 
+from socialmetrics.logs import log_format
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 env = environ.Env()
@@ -43,6 +45,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # The request's id (X-Request-ID) in its response, its access log line and its app log lines.
+    "socialmetrics.logs.RequestIdMiddleware",
     "socialmetrics.middleware.PerformanceMiddleware",
     # A request waits DATABASE_REQUEST_TIMEOUT for a connection; an unreachable database is a 503.
     "socialmetrics.middleware.DatabaseUnavailableMiddleware",
@@ -198,7 +202,7 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 # --- Metrics ------------------------------------------------------------------------------------
 # /metrics (Prometheus text format): staff, or `Authorization: Bearer <SOCIALMETRICS_METRICS_TOKEN>`
 # when set, or everyone with SOCIALMETRICS_PUBLIC_METRICS=true. Under gunicorn, workers add up
-# through PROMETHEUS_MULTIPROC_DIR (socialmetrics.gunicorn_conf sets it up).
+# through PROMETHEUS_MULTIPROC_DIR (gunicorn.conf.py sets it up).
 SOCIALMETRICS_METRICS_TOKEN = env.str("SOCIALMETRICS_METRICS_TOKEN", default="")
 SOCIALMETRICS_PUBLIC_METRICS = env.bool("SOCIALMETRICS_PUBLIC_METRICS", default=False)
 
@@ -241,12 +245,18 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": f"{CACHE_KEY_PREFIX}:cele
 
 # --- Logging ------------------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+# Every line carries the id of the request it was written in (socialmetrics.logs), as gunicorn's
+# access line does; SOCIALMETRICS_LOG_FORMAT=json (the production default) writes JSON lines.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "filters": {"request_id": {"()": "socialmetrics.logs.RequestIdFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"},
+        "json": {"()": "socialmetrics.logs.JsonFormatter"},
+    },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "console": {"class": "logging.StreamHandler", "formatter": log_format(), "filters": ["request_id"]},
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
 }
