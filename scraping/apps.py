@@ -8,6 +8,7 @@ class ScrapingConfig(AppConfig):
     def ready(self) -> None:
         from socialmetrics import metrics
 
+        from . import checks  # noqa: F401  (registers the collection settings' checks)
         from .metrics import RunCollector
 
         metrics.register_collector(RunCollector())

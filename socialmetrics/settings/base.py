@@ -216,13 +216,16 @@ TWITCH_TOKEN = env.str("TWITCH_TOKEN", default="")
 META_ACCESS_TOKEN = env.str("META_ACCESS_TOKEN", default="")
 INSTAGRAM_BUSINESS_ID = env.str("INSTAGRAM_BUSINESS_ID", default="")
 SOCIALMETRICS_USER_AGENT = env.str("SOCIALMETRICS_USER_AGENT", default="")
-#: Platform API base URLs (tests point them at a local server); missing keys use the real APIs.
-SOCIALMETRICS_API_BASE_URLS: dict[str, str] = {}
-SOCIALMETRICS_MASTODON_BASE_URL = ""
-#: Request budgets per platform, {"github": (5000, 3600)}, over the documented defaults.
-SOCIALMETRICS_RATE_LIMITS: dict[str, tuple[int, float]] = {}
+# JSON objects in the environment, checked at start (scraping/checks.py):
+#: Platform API base URLs, {"bluesky": "http://127.0.0.1:9000"}: a staging install or a test points
+#: real collection at a local stand-in of a platform; missing keys use the real APIs.
+SOCIALMETRICS_API_BASE_URLS: dict[str, str] = env.json("SOCIALMETRICS_API_BASE_URLS", default={})
+#: Every Mastodon account is read from this server instead of its own instance (a stand-in).
+SOCIALMETRICS_MASTODON_BASE_URL = env.str("SOCIALMETRICS_MASTODON_BASE_URL", default="")
+#: Request budgets per platform, {"github": [5000, 3600]} (requests per seconds), over the defaults.
+SOCIALMETRICS_RATE_LIMITS: dict[str, tuple[int, float]] = env.json("SOCIALMETRICS_RATE_LIMITS", default={})
 #: Concurrent requests per platform, {"x": 2}, over the defaults.
-SOCIALMETRICS_MAX_CONCURRENCY: dict[str, int] = {}
+SOCIALMETRICS_MAX_CONCURRENCY: dict[str, int] = env.json("SOCIALMETRICS_MAX_CONCURRENCY", default={})
 # A running run renews its lock and its record every HEARTBEAT seconds; one silent for STALE seconds
 # is ended as interrupted by whoever looks next (STALE is also how long its lock lasts unrenewed).
 # A run queued for a Celery worker holds the lock for QUEUE seconds at most, then it has failed.
