@@ -36,9 +36,10 @@ $(VENV)/.python-ok:
 	@touch $@
 
 # Every package, transitive ones included, is pinned with its hashes in requirements/*.txt (compiled
-# from the .in files by `make lock`); pip refuses anything whose hash differs.
+# from the .in files by `make lock`); pip refuses anything whose hash differs. --no-deps: the lock is
+# the whole set, resolved once by `make lock` (with requirements/overrides.txt), not again here.
 $(VENV)/.installed-dev: $(VENV)/.python-ok requirements/dev.txt
-	$(PY) -m pip install --quiet --require-hashes -r requirements/dev.txt
+	$(PY) -m pip install --quiet --no-deps --require-hashes -r requirements/dev.txt
 	@touch $@
 
 # Recompile the locked requirements after changing a pin in requirements/*.in (needs the registry).
@@ -47,7 +48,8 @@ $(VENV)/.installed-dev: $(VENV)/.python-ok requirements/dev.txt
 lock: setup
 	@for f in base dev prod; do \
 	  $(VENV)/bin/uv pip compile --quiet --universal --python-version 3.12 --generate-hashes \
-	    --no-strip-markers --custom-compile-command "make lock" requirements/$$f.in -o requirements/$$f.txt; \
+	    --no-strip-markers --override requirements/overrides.txt --custom-compile-command "make lock" \
+	    requirements/$$f.in -o requirements/$$f.txt; \
 	done
 	@echo "requirements/base.txt, dev.txt and prod.txt recompiled; make setup installs them."
 

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from accounts.models import Account
 
 from .collectors.base import AccountRef
 from .models import CollectionRun, RunStatus
+from .schedule import DAILY_TASK
 
 
 def collection_accounts(
@@ -63,3 +68,51 @@ def run_errors(*, run: CollectionRun, limit: int = 50) -> list[dict]:
         .values_list("account_id", "account__platform", "account__handle", "error_message")[:limit]
     )
     return [{"account_id": a, "platform": p, "handle": h, "error": e} for a, p, h, e in rows]
+
+
+@dataclass(frozen=True)
+class DailySchedule:
+    """The daily collection as the overview shows it: the schedule, its next run, the last run."""
+
+    enabled: bool
+    description: str  # "every day at 06:00 (Europe/Berlin)", or why there is none
+    next_run_at: dt.datetime | None
+    last_run: CollectionRun | None
+
+
+def daily_schedule(*, now: dt.datetime | None = None) -> DailySchedule:
+    """The daily periodic task (scraping.schedule) and the newest run that has ended, however started.
+    The next run is the crontab's next moment after `now`; none while the task is off or missing."""
+    from django_celery_beat.models import PeriodicTask
+
+    now = now or timezone.now()
+    last_run = CollectionRun.objects.exclude(status__in=[RunStatus.PENDING, RunStatus.RUNNING]).first()
+    task = PeriodicTask.objects.filter(name=DAILY_TASK).select_related("crontab").first()
+    if task is None or task.crontab is None:
+        return DailySchedule(False, "no daily schedule (see the admin's Periodic tasks)", None, last_run)
+    crontab = task.crontab
+    at = f"{int(crontab.hour):02d}:{int(crontab.minute):02d}" if _fixed(crontab) else str(crontab)
+    description = f"every day at {at} ({crontab.timezone})" if _fixed(crontab) else f"cron {crontab}"
+    if not task.enabled:
+        return DailySchedule(False, f"{description}, switched off", None, last_run)
+    return DailySchedule(True, description, _next_moment(crontab, now), last_run)
+
+
+def _next_moment(crontab, now: dt.datetime) -> dt.datetime:
+    if not _fixed(crontab):  # a pattern made in the admin: celery's own estimate
+        return max(now, now + crontab.schedule.remaining_estimate(now))
+    zone = ZoneInfo(str(crontab.timezone))
+    local = now.astimezone(zone)
+    moment = local.replace(hour=int(crontab.hour), minute=int(crontab.minute), second=0, microsecond=0)
+    if moment <= local:
+        moment = (local + dt.timedelta(days=1)).replace(
+            hour=int(crontab.hour), minute=int(crontab.minute), second=0, microsecond=0
+        )
+    return moment.astimezone(dt.UTC)
+
+
+def _fixed(crontab) -> bool:
+    """A crontab of one moment every day ("30 6 * * *")."""
+    every = ("*",) * 3
+    days = (crontab.day_of_week, crontab.day_of_month, crontab.month_of_year)
+    return crontab.hour.isdigit() and crontab.minute.isdigit() and days == every

@@ -58,3 +58,33 @@ class JobStatusSerializer(serializers.ModelSerializer):
 
     def get_errors(self, run: CollectionRun) -> list[dict]:
         return self.context["errors"]
+
+
+class LastRunSerializer(serializers.ModelSerializer):
+    job_id = serializers.IntegerField(source="pk")
+    succeeded = serializers.IntegerField(source="accounts_succeeded")
+    failed = serializers.IntegerField(source="accounts_failed")
+    skipped = serializers.IntegerField(source="accounts_skipped")
+
+    class Meta:
+        model = CollectionRun
+        fields = [
+            "job_id",
+            "status",
+            "mode",
+            "date",
+            "started_at",
+            "finished_at",
+            "succeeded",
+            "failed",
+            "skipped",
+        ]
+
+
+class ScheduleSerializer(serializers.Serializer):
+    """The daily collection: its schedule, its next run and the last run that ended."""
+
+    enabled = serializers.BooleanField()
+    description = serializers.CharField(help_text='e.g. "every day at 06:00 (Europe/Berlin)".')
+    next_run_at = serializers.DateTimeField(allow_null=True, help_text="Null while the schedule is off.")
+    last_run = LastRunSerializer(allow_null=True)

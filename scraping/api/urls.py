@@ -1,8 +1,9 @@
 from django.urls import re_path
 
-from .views import JobStatusView, RunScraperView
+from .views import JobStatusView, RunScraperView, ScheduleView
 
 urlpatterns = [
     re_path(r"^api/run-scraper/?$", RunScraperView.as_view(), name="api-run-scraper"),
     re_path(r"^api/job-status/(?P<job_id>\d+)/?$", JobStatusView.as_view(), name="api-job-status"),
+    re_path(r"^api/schedule/?$", ScheduleView.as_view(), name="api-schedule"),
 ]

@@ -19,6 +19,7 @@ from .serializers import (
     RunConflictSerializer,
     RunRequestSerializer,
     RunStartedSerializer,
+    ScheduleSerializer,
 )
 
 
@@ -102,3 +103,21 @@ def _progress(run: CollectionRun) -> dict:
         "rate": round(rate, 1) if rate is not None else None,
         "eta": round(eta, 1) if eta is not None else None,
     }
+
+
+class ScheduleView(APIView):
+    """The daily collection's schedule (edited in the admin), its next run and the last run."""
+
+    permission_classes = [ReadOrStaffWrite]
+
+    @extend_schema(
+        tags=["collection"],
+        summary="The daily collection: schedule, next run, last run",
+        responses={
+            200: ScheduleSerializer,
+            401: OpenApiResponse(ErrorSerializer, description="Not signed in (when reads are not public)."),
+        },
+    )
+    def get(self, request):
+        services.runs_reap_stale()
+        return Response(ScheduleSerializer(selectors.daily_schedule()).data)

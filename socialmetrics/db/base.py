@@ -1,7 +1,10 @@
 """Django's PostgreSQL backend with a request's wait for a pooled connection kept short
-(ENGINE "socialmetrics.db"; the settings switch to it whenever DATABASE_URL is PostgreSQL)."""
+(ENGINE "socialmetrics.db"; the settings switch to it whenever DATABASE_URL is PostgreSQL), and
+pools that a forked process does not share."""
 
 from __future__ import annotations
+
+import os
 
 from django.db.backends.postgresql import base as postgresql
 
@@ -30,3 +33,19 @@ class DatabaseWrapper(postgresql.DatabaseWrapper):
         pool = super().pool
         wait = current_request_wait()
         return pool if pool is None or wait is None else _RequestPool(pool, wait)
+
+
+def _close_pools_before_fork() -> None:
+    """Before os.fork() (Celery's prefork children and embedded beat, gunicorn --preload): close this
+    process's pools. A child would otherwise inherit their open connections, whose sockets it shares
+    with the parent, and a pool whose worker threads did not survive the fork (it waits for them until
+    its timeout). The child makes its own pool on first use; so does the parent."""
+    from django.db import connections
+
+    for connection in connections.all(initialized_only=True):
+        if isinstance(connection, DatabaseWrapper) and connection.alias in connection._connection_pools:
+            connection.close()
+            connection.close_pool()
+
+
+os.register_at_fork(before=_close_pools_before_fork)

@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "axes",  # sign-in attempts and lockouts (see "Security")
+    "django_celery_beat",  # the daily collection schedule, editable in the admin
     "accounts",
     "snapshots",
     "scraping",
@@ -243,6 +244,13 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
+# The daily collection's schedule lives in the database (django-celery-beat), editable in the admin
+# under "Periodic tasks"; `celery -A socialmetrics beat` sends it. Migrating creates it once, at
+# SOCIALMETRICS_COLLECT_AT (HH:MM in SOCIALMETRICS_TIME_ZONE), collecting in the mode of
+# SOCIALMETRICS_SCHEDULED_MODE ("real" or "simulated"); later changes are made in the admin.
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+SOCIALMETRICS_COLLECT_AT = env.str("SOCIALMETRICS_COLLECT_AT", default="06:00")
+SOCIALMETRICS_SCHEDULED_MODE = env.str("SOCIALMETRICS_SCHEDULED_MODE", default="real")
 # The broker's keys (queues, bindings, unacknowledged tasks) carry the installation's prefix too.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": f"{CACHE_KEY_PREFIX}:celery:"}
 
@@ -303,7 +311,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"PlatformEnum": "accounts.models.Platform"},
+    "ENUM_NAME_OVERRIDES": {
+        "PlatformEnum": "accounts.models.Platform",
+        "RunStatusEnum": "scraping.models.RunStatus",
+        "RunModeEnum": "scraping.models.RunMode",
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "socialmetrics.api.schema.text_without_nul",
