@@ -258,7 +258,7 @@ def postgres_app(tmp_path) -> Iterator[tuple[PrivatePostgres, str]]:
                 pytest.fail(f"manage.py {command[0]} failed: {done.stderr}")
         port = _free_port()
         gunicorn = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "python:socialmetrics.gunicorn_conf",
+            [sys.executable, "-m", "gunicorn", "-c", str(BASE_DIR / "gunicorn.conf.py"),
              "socialmetrics.wsgi", "--workers", "1", "--threads", "4", "--bind", f"127.0.0.1:{port}",
              "--log-level", "warning"],
             env=env, cwd=BASE_DIR, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
