@@ -1,9 +1,16 @@
 from django.contrib import admin
+from django.template.response import TemplateResponse
+from django.urls import path
 
+from accounts.models import Platform
 from socialmetrics.admin_tools import EstimatedCountPaginator
+from socialmetrics.dates import day_ranges
 
-from . import services
+from . import selectors, services
 from .models import CollectionOutcome, CollectionRun
+
+#: Accounts the admin's "Missing days" page lists at most (the command and the API list all).
+GAPS_SHOWN = 500
 
 
 class ReadOnlyAdminMixin:
@@ -56,6 +63,40 @@ class CollectionRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def change_view(self, request, object_id, form_url="", extra_context=None):
         services.runs_reap_stale()
         return super().change_view(request, object_id, form_url, extra_context)
+
+    def get_urls(self):
+        gaps = path("gaps/", self.admin_site.admin_view(self.gaps_view), name="scraping_collectionrun_gaps")
+        return [gaps, *super().get_urls()]
+
+    def gaps_view(self, request):
+        """Active accounts with days missing in the last N days (`manage.py find_gaps` on a page)."""
+        try:
+            days = min(max(int(request.GET.get("days", 7)), 1), selectors.GAPS_MAX_DAYS)
+        except ValueError:
+            days = 7
+        platform = request.GET.get("platform", "")
+        platform = platform if platform in Platform.values else ""
+        gaps = selectors.account_gaps(days=days, platform=platform)
+        missing = sum(len(gap.missing) for gap in gaps)
+        summary = (
+            f"{len(gaps):,} active accounts miss {missing:,} account-days of the last {days} days."
+            if gaps
+            else f"No active account misses a day of the last {days} days."
+        )
+        rows = [{"gap": gap, "ranges": day_ranges(gap.missing)} for gap in gaps[:GAPS_SHOWN]]
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Missing days",
+            "opts": self.model._meta,
+            "days": days,
+            "max_days": selectors.GAPS_MAX_DAYS,
+            "platform": platform,
+            "platforms": Platform.choices,
+            "gaps": rows,
+            "more": len(gaps) > GAPS_SHOWN,
+            "summary": summary,
+        }
+        return TemplateResponse(request, "admin/scraping/collectionrun/gaps.html", context)
 
 
 @admin.register(CollectionOutcome)

@@ -7,10 +7,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.utils import timezone
 
 from accounts.models import Account
+from snapshots.models import Snapshot
+from socialmetrics.dates import day_of, local_today
 
 from .collectors.base import AccountRef
 from .models import CollectionRun, RunStatus
@@ -116,3 +118,47 @@ def _fixed(crontab) -> bool:
     every = ("*",) * 3
     days = (crontab.day_of_week, crontab.day_of_month, crontab.month_of_year)
     return crontab.hour.isdigit() and crontab.minute.isdigit() and days == every
+
+
+#: The longest window gaps are looked for in (a year, and a day for a leap year).
+GAPS_MAX_DAYS = 366
+
+
+@dataclass(frozen=True)
+class AccountGap:
+    """An active account's days without a snapshot in the window asked about."""
+
+    account_id: int
+    platform: str
+    handle: str
+    missing: list[dt.date]
+
+
+def account_gaps(*, days: int, platform: str = "", today: dt.date | None = None) -> list[AccountGap]:
+    """Active accounts missing a snapshot on some day of the last `days` days (today included), by
+    platform and handle. A day before the account was added is not missing. Two queries whatever the
+    number of accounts: the snapshots per account in the window (by the date index), then the dates
+    of the accounts that have fewer than they should."""
+    today = today or local_today()
+    first = today - dt.timedelta(days=days - 1)
+    accounts = Account.objects.filter(is_active=True)
+    if platform:
+        accounts = accounts.filter(platform=platform)
+    expected = {
+        pk: (platform_, handle, max(first, day_of(created)))
+        for pk, platform_, handle, created in accounts.values_list("pk", "platform", "handle", "created_at")
+    }
+    window = Snapshot.objects.filter(date__range=(first, today), account__in=accounts)
+    counts = dict(window.values("account_id").annotate(n=Count("*")).values_list("account_id", "n"))
+    short = [pk for pk, (_, _, start) in expected.items() if counts.get(pk, 0) < (today - start).days + 1]
+    seen: dict[int, set[dt.date]] = {pk: set() for pk in short}
+    for start in range(0, len(short), 1000):
+        chunk = short[start : start + 1000]
+        for account_id, day in window.filter(account_id__in=chunk).values_list("account_id", "date"):
+            seen[account_id].add(day)
+    gaps = []
+    for pk in short:
+        platform_, handle, start = expected[pk]
+        every = (start + dt.timedelta(days=n) for n in range((today - start).days + 1))
+        gaps.append(AccountGap(pk, platform_, handle, [day for day in every if day not in seen[pk]]))
+    return sorted(gaps, key=lambda gap: (gap.platform, gap.handle.lower()))

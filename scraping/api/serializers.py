@@ -88,3 +88,27 @@ class ScheduleSerializer(serializers.Serializer):
     description = serializers.CharField(help_text='e.g. "every day at 06:00 (Europe/Berlin)".')
     next_run_at = serializers.DateTimeField(allow_null=True, help_text="Null while the schedule is off.")
     last_run = LastRunSerializer(allow_null=True)
+
+
+class AccountGapSerializer(serializers.Serializer):
+    account_id = serializers.IntegerField()
+    platform = serializers.CharField()
+    handle = serializers.CharField()
+    missing_count = serializers.SerializerMethodField()
+    missing_days = serializers.ListField(source="missing", child=serializers.DateField())
+
+    def get_missing_count(self, gap) -> int:
+        return len(gap.missing)
+
+
+class GapsPaginationSerializer(serializers.Serializer):
+    page = serializers.IntegerField()
+    per_page = serializers.IntegerField()
+    total = serializers.IntegerField()
+    pages = serializers.IntegerField()
+    days = serializers.IntegerField(help_text="The window: this many days back, today included.")
+
+
+class GapsPageSerializer(serializers.Serializer):
+    data = AccountGapSerializer(many=True)
+    pagination = GapsPaginationSerializer()

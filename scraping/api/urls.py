@@ -1,9 +1,10 @@
 from django.urls import re_path
 
-from .views import JobStatusView, RunScraperView, ScheduleView
+from .views import GapsView, JobStatusView, RunScraperView, ScheduleView
 
 urlpatterns = [
     re_path(r"^api/run-scraper/?$", RunScraperView.as_view(), name="api-run-scraper"),
     re_path(r"^api/job-status/(?P<job_id>\d+)/?$", JobStatusView.as_view(), name="api-job-status"),
     re_path(r"^api/schedule/?$", ScheduleView.as_view(), name="api-schedule"),
+    re_path(r"^api/gaps/?$", GapsView.as_view(), name="api-gaps"),
 ]

@@ -7,14 +7,19 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.models import Platform
 from scraping import selectors, services
 from scraping.locks import LockHeld, LockUnavailable
 from scraping.models import CollectionRun, RunStatus
 from scraping.runner import RunOptions, collect_in_background
-from socialmetrics.api.errors import ErrorSerializer, error_body
+from socialmetrics.api.errors import ErrorSerializer, InvalidParameter, error_body
+from socialmetrics.api.pagination import page_info, page_parameters, page_request
+from socialmetrics.api.params import positive_int
 from socialmetrics.api.permissions import ReadOrStaffWrite, StaffOnly
 
 from .serializers import (
+    AccountGapSerializer,
+    GapsPageSerializer,
     JobStatusSerializer,
     RunConflictSerializer,
     RunRequestSerializer,
@@ -121,3 +126,43 @@ class ScheduleView(APIView):
     def get(self, request):
         services.runs_reap_stale()
         return Response(ScheduleSerializer(selectors.daily_schedule()).data)
+
+
+class GapsView(APIView):
+    """Active accounts with days missing in the last N days (`manage.py find_gaps` as JSON)."""
+
+    permission_classes = [ReadOrStaffWrite]
+
+    @extend_schema(
+        tags=["collection"],
+        summary="Accounts with missing days",
+        parameters=[
+            OpenApiParameter(
+                "days",
+                {"type": "integer", "minimum": 1, "maximum": selectors.GAPS_MAX_DAYS},
+                description="How many days back, today included (default 7).",
+            ),
+            OpenApiParameter("platform", {"type": "string", "enum": list(Platform.values)}),
+            *page_parameters(default_per_page=100, max_per_page=500),
+        ],
+        responses={
+            200: GapsPageSerializer,
+            400: OpenApiResponse(ErrorSerializer, description="A parameter that cannot be used."),
+            401: OpenApiResponse(ErrorSerializer, description="Not signed in (when reads are not public)."),
+        },
+    )
+    def get(self, request):
+        params = request.query_params
+        days = positive_int(params=params, name="days", default=7, maximum=selectors.GAPS_MAX_DAYS)
+        platform = params.get("platform", "")
+        if platform and platform not in Platform.values:
+            raise InvalidParameter(
+                field="platform", message=f"expected one of: {', '.join(Platform.values)}."
+            )
+        page = page_request(params=params, default_per_page=100, max_per_page=500)
+        gaps = selectors.account_gaps(days=days, platform=platform)
+        body = {
+            "data": AccountGapSerializer(gaps[page.offset : page.offset + page.per_page], many=True).data,
+            "pagination": page_info(request=page, total=len(gaps), days=days),
+        }
+        return Response(body)
