@@ -20,11 +20,12 @@ done; exit 1
 endef
 export FIND_PYTHON
 
-.PHONY: help run test test-embedded test-services lint migrations-check serve setup clean browser
+.PHONY: help run serve test test-embedded test-services lint migrations-check setup clean browser
 
 help:
 	@echo "make run    set up and serve the app with demo data on http://$(HOST):$(PORT)"
 	@echo "make test   set up and run the test suite (TEST_SERVICES=1 also runs it on PostgreSQL + Redis)"
+	@echo "make serve  production settings on PostgreSQL + Redis: gunicorn, a Celery worker and beat"
 
 $(VENV)/.python-ok:
 	@py=$$(bash -c "$$FIND_PYTHON") || { \
@@ -81,6 +82,29 @@ run: setup node_modules/.installed
 	$(PY) manage.py ensure_admin
 	@echo "socialmetrics is at http://$(HOST):$(PORT)/ (admin: http://$(HOST):$(PORT)/admin/)"
 	$(PY) manage.py runserver $(HOST):$(PORT)
+
+# Production-like serving on one machine, no containers: the production settings on PostgreSQL +
+# Redis, gunicorn (gunicorn.conf.py), a Celery worker and Celery beat (Procfile, run by honcho).
+# SERVE_DATABASE_URL / SERVE_REDIS_URL (or DATABASE_URL / REDIS_URL) name the services; the database
+# is created when missing. SECRET_KEY is generated once into .env.serve (kept out of git) unless set.
+SERVE_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/socialmetrics
+SERVE_REDIS_URL ?= redis://127.0.0.1:6379/0
+serve: setup node_modules/.installed
+	@set -a; [ -f .env.serve ] || echo "SECRET_KEY=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(50))')" > .env.serve; \
+	. ./.env.serve; set +a; \
+	export DJANGO_SETTINGS_MODULE=socialmetrics.settings.prod SECURE_SSL_REDIRECT=false \
+	  ALLOWED_HOSTS="$${ALLOWED_HOSTS:-127.0.0.1,localhost}" GUNICORN_BIND="$(HOST):$(PORT)" \
+	  DATABASE_URL="$${DATABASE_URL:-$(SERVE_DATABASE_URL)}" REDIS_URL="$${REDIS_URL:-$(SERVE_REDIS_URL)}"; \
+	export CELERY_BROKER_URL="$${CELERY_BROKER_URL:-$$REDIS_URL}"; \
+	$(PY) manage.py check --database default >/dev/null 2>&1 || { \
+	  db=$${DATABASE_URL##*/}; echo "Creating the database $$db"; \
+	  $(PY) -c "import os, psycopg; from urllib.parse import urlsplit; u = urlsplit(os.environ['DATABASE_URL']); \
+	    c = psycopg.connect(os.environ['DATABASE_URL'].rsplit('/', 1)[0] + '/postgres', autocommit=True); \
+	    c.execute('CREATE DATABASE \"%s\"' % u.path.lstrip('/'))" || exit 1; }; \
+	$(PY) manage.py migrate --noinput && $(PY) manage.py collectstatic --noinput -v0 && \
+	$(PY) manage.py ensure_admin && \
+	echo "socialmetrics (production settings) is at http://$(HOST):$(PORT)/ with a Celery worker and beat; Ctrl-C stops all three" && \
+	exec $(VENV)/bin/honcho start -f Procfile
 
 # The suite on the embedded default (SQLite + local memory), then, when DATABASE_URL / REDIS_URL are
 # set or TEST_SERVICES=1, again against real PostgreSQL + Redis (where service tests must pass).
