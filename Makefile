@@ -136,6 +136,18 @@ bench: setup loadgen
 	DATABASE_URL="$${DATABASE_URL:-$(BENCH_DATABASE_URL)}" REDIS_URL="$${REDIS_URL:-$(BENCH_REDIS_URL)}" \
 	  $(PY) bench/run.py $(BENCH_ARGS)
 
+# 60 s of mixed load (readers, a collection run, uploads, admin edits) against gunicorn on PostgreSQL +
+# Redis: fails on any 5xx or stale read (bench/load.py; its 10 s form runs in the suite). It rewrites
+# the benchmark accounts of its database, so it uses one of its own (created when missing).
+LOAD_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/socialmetrics_load
+LOAD_REDIS_URL ?= redis://127.0.0.1:6379/4
+.PHONY: load
+load: setup
+	@$(PY) -c "import psycopg; c = psycopg.connect('$(LOAD_DATABASE_URL)'.rsplit('/', 1)[0] + '/postgres', autocommit=True); \
+	  name = '$(LOAD_DATABASE_URL)'.rsplit('/', 1)[1]; \
+	  c.execute('SELECT 1 FROM pg_database WHERE datname = %s', [name]).fetchone() or c.execute(f'CREATE DATABASE \"{name}\"')"
+	DATABASE_URL=$(LOAD_DATABASE_URL) REDIS_URL=$(LOAD_REDIS_URL) $(PY) bench/load.py --duration 60 $(LOAD_ARGS)
+
 # wrk, the HTTP load generator the benchmark's figures are measured with, from Debian's package
 # where it is missing and the machine allows it. Without it the benchmark falls back to its own
 # asyncio client, which shares the CPU with the server and under-reports large responses.
