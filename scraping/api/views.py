@@ -142,7 +142,16 @@ class GapsView(APIView):
                 {"type": "integer", "minimum": 1, "maximum": selectors.GAPS_MAX_DAYS},
                 description="How many days back, today included (default 7).",
             ),
-            OpenApiParameter("platform", {"type": "string", "enum": list(Platform.values)}),
+            OpenApiParameter(
+                "platform",
+                {
+                    "anyOf": [
+                        {"type": "string", "enum": list(Platform.values)},
+                        {"type": "string", "maxLength": 0},
+                    ]
+                },
+                description="Only this platform (empty: every platform).",
+            ),
             *page_parameters(default_per_page=100, max_per_page=500),
         ],
         responses={
