@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from django.db import transaction
+from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
@@ -136,25 +137,27 @@ def account_spec_from_entry(*, entry: Mapping, position: int) -> AccountSpec:
 
 
 def organizations_get_or_create(*, names: Iterable[str]) -> dict[str, Organization]:
-    """Organizations by lower-cased name, creating the missing ones (names match case-insensitively)."""
+    """Organizations by lower-cased name, creating the missing ones (names match case-insensitively).
+
+    Matched on the database's LOWER() and on the exact name, keyed by Python's lower(): the two
+    disagree outside ASCII (SQLite folds A-Z only; PostgreSQL reads 'İ' as 'i'), and an organization
+    just created must be found by its own name whatever the database's folding.
+    """
     wanted = {n.strip().lower(): n.strip() for n in names if n and n.strip()}
     if not wanted:
         return {}
-    found = {
-        o.name.lower(): o
-        for o in Organization.objects.annotate(lname=Lower("name")).filter(lname__in=list(wanted))
-    }
+
+    def fetch(keys: list[str], exact: list[str]) -> dict[str, Organization]:
+        found = Organization.objects.annotate(lname=Lower("name")).filter(
+            Q(lname__in=keys) | Q(name__in=exact)
+        )
+        return {o.name.lower(): o for o in found if o.name.lower() in wanted}
+
+    found = fetch(list(wanted), list(wanted.values()))
     missing = [Organization(name=wanted[k]) for k in wanted if k not in found]
     if missing:
         Organization.objects.bulk_create(missing, ignore_conflicts=True)
-        found.update(
-            {
-                o.name.lower(): o
-                for o in Organization.objects.annotate(lname=Lower("name")).filter(
-                    lname__in=[o.name.lower() for o in missing]
-                )
-            }
-        )
+        found.update(fetch([o.name.lower() for o in missing], [o.name for o in missing]))
         generations.invalidate(generations.DATA_GROUPS)
     return found
 

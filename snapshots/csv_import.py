@@ -7,18 +7,28 @@
   the grid's own CSV export can be imported back. Written through `snapshot_upsert_staged` with
   source "csv"; accounts the file names are created if missing.
 
-Numbers may be written "1,234", "1.2K", "15.5k", "3M"; a rounded one is stored with precision
-"rounded". A wrong row is skipped and reported with its line, column and reason; the rest are
-imported. A file whose header is neither kind raises `CsvFileError` before anything is written.
-Rows are read and written in batches, so a large file never sits in memory as objects.
-Importing the same file twice writes nothing the second time.
+Counts are whole numbers in the digits 0-9: plain ("1234"), with one kind of thousands separator
+("1,234", "1 234", "1'234"), or rounded with a K, M or B suffix ("15.5K", "3M"), stored with
+precision "rounded". Everything else is refused: negatives, fractions ("1.5"), exponents ("1e3"),
+"NaN", other scripts' digits ("١٢٣") and dots as thousands separators ("1.234.567", which reads as
+a fraction in half the world). Followers and following are at most `PEOPLE_BOUND` (more than there
+are people), the other counts at most `COUNT_BOUND`; days lie in `snapshot_date_check`'s window.
+
+A wrong row is skipped and reported with its line, column and reason; the rest are imported. A
+file that cannot be read as a whole (its header is neither kind or names a column twice, a line is
+not CSV) raises `CsvFileError`, and nothing is written. Rows are read and written in batches, so a
+large file never sits in memory as objects. Importing the same file twice writes nothing the second
+time. `csv_text` turns the bytes of a file (an upload, a file on disk) into the text this reads.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import datetime as dt
+import io
 import queue
+import re
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -26,9 +36,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import islice
 from operator import itemgetter
+from typing import BinaryIO, TextIO
 
 from django.utils import timezone
 
+from accounts.models import Account, Organization
 from accounts.platforms import InvalidProfileURL, UnknownPlatform, normalize_platform, parse_profile_url
 from accounts.selectors import account_ids_by_keys
 from accounts.services import account_spec_from_entry, accounts_import
@@ -51,13 +63,25 @@ ORGANIZATION_COLUMNS = ("organization", "org_name", "org")
 #: Errors listed in a report; the rest are counted in `skipped` only.
 MAX_LISTED_ERRORS = 1000
 BATCH_SIZE = 20_000
-#: The largest count the database stores (bigint).
-MAX_COUNT = 2**63 - 1
+
+#: The most followers (or followed accounts) an account can have: more than there are people.
+PEOPLE_BOUND = 10_000_000_000
+#: The most any other count (posts, likes, comments, shares, views) can be: far beyond any real
+#: account, and far inside what the database stores (a bigint).
+COUNT_BOUND = 10**15
+METRIC_BOUNDS = {
+    name: PEOPLE_BOUND if name in ("followers", "following") else COUNT_BOUND for name in METRIC_FIELDS
+}
+#: What a count may look like, as error messages tell it.
+COUNT_FORMS = "digits 0-9, such as 1234, 1,234 or 1 234, or rounded as 15.5K, 2.1M or 3B"
+#: A cell longer than this cannot be a count within the bounds (they have 17 characters at most).
+_LONGEST_COUNT = 32
 
 
 class CsvFileError(ValueError):
-    """The file as a whole cannot be imported (its header is neither kind, or a line is not CSV the
-    csv module can read, such as a cell over its size limit). Nothing was written."""
+    """The file as a whole cannot be imported (it is not text in an accepted encoding, its header is
+    neither kind or names a column twice, or a line is not CSV the csv module can read, such as a
+    cell over its size limit). Nothing was written."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,11 +100,13 @@ class CsvImportReport:
     skipped: int = 0
     accounts_created: int = 0
     errors: list[RowError] = field(default_factory=list)
+    #: How many errors `errors` lists (None: all of them).
+    max_listed_errors: int | None = MAX_LISTED_ERRORS
 
     def reject(self, *, line: int, column: str | None, message: str) -> None:
         self.skipped += 1
-        if len(self.errors) < MAX_LISTED_ERRORS:
-            self.errors.append(RowError(line=line, column=column, message=message))
+        if self.max_listed_errors is None or len(self.errors) < self.max_listed_errors:
+            self.errors.append(RowError(line=line, column=column, message=_one_line(message)))
 
     @property
     def message(self) -> str:
@@ -96,18 +122,56 @@ class CsvImportReport:
         return text
 
 
-def csv_kind(*, header: list[str]) -> str:
-    """ACCOUNTS or SNAPSHOTS from the lower-cased header; CsvFileError if it is neither."""
+#: Line breaks a message quoting a cell shows as escapes, so that it stays one line.
+_LINE_BREAKS = str.maketrans({c: repr(c)[1:-1] for c in "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"})
+
+
+def _one_line(text: str) -> str:
+    return text.translate(_LINE_BREAKS)
+
+
+#: The columns each kind reads (the others are ignored).
+READ_COLUMNS = {
+    SNAPSHOTS: frozenset(("platform", "handle", "date", *METRIC_FIELDS, *ORGANIZATION_COLUMNS)),
+    ACCOUNTS: frozenset(("platform", "handle", "url", "display_name", "name", *ORGANIZATION_COLUMNS)),
+}
+
+
+def _shown(text: str, *, limit: int = 40) -> str:
+    """A cell quoted for a message, cut short if long."""
+    return repr(text) if len(text) <= limit else f"{text[:limit]!r}... ({len(text):,} characters)"
+
+
+def csv_kind(*, header: list[str], written: list[str] | None = None) -> str:
+    """ACCOUNTS or SNAPSHOTS from the lower-cased header; CsvFileError if it is neither, or if it
+    names a column the import reads twice (which of the two to import would be a guess). `written`:
+    the header as the file spells it, for the message."""
     names = set(header)
     if all(n in names for n in SNAPSHOT_REQUIRED):
-        return SNAPSHOTS
-    if "platform" in names and ({"handle", "url"} & names) and (set(ORGANIZATION_COLUMNS) & names):
-        return ACCOUNTS
-    found = ", ".join(h for h in header if h) or "nothing"
-    raise CsvFileError(
-        "The CSV header must be an account list (Platform,Handle,Organization[,URL]) or snapshots "
-        f"(Platform,Handle,Date,Followers[,Following,Posts,Likes,Comments,Shares,Views]); found: {found}."
-    )
+        kind = SNAPSHOTS
+    elif "platform" in names and ({"handle", "url"} & names) and (set(ORGANIZATION_COLUMNS) & names):
+        kind = ACCOUNTS
+    else:
+        named = [h.strip() for h in written or header if h.strip()]
+        found = _one_line(", ".join(h if len(h) <= 30 else f"{h[:30]}..." for h in named[:20]))
+        if len(named) > 20:
+            found += f" and {len(named) - 20:,} more"
+        raise CsvFileError(
+            "The CSV header must be an account list (Platform,Handle,Organization[,URL]) or snapshots "
+            f"(Platform,Handle,Date,Followers[,Following,Posts,Likes,Comments,Shares,Views]); "
+            f"found: {found or 'nothing'}."
+        )
+    first: dict[str, int] = {}
+    for position, name in enumerate(header, start=1):
+        if name not in READ_COLUMNS[kind]:
+            continue
+        if name in first:
+            raise CsvFileError(
+                f"The header names the column {name!r} twice (columns {first[name]} and {position}): "
+                "rename or remove one of them. Nothing was imported."
+            )
+        first[name] = position
+    return kind
 
 
 def _unreadable(line: int, exc: csv.Error) -> CsvFileError:
@@ -118,9 +182,17 @@ def _unreadable(line: int, exc: csv.Error) -> CsvFileError:
     return CsvFileError(f"Line {line}: {reason}. Nothing was imported.")
 
 
+def _undecodable(line: int, exc: UnicodeDecodeError, *, exact: bool = True) -> CsvFileError:
+    """`exact`: the bytes are on that line; otherwise on it or a later one (a text file decodes a
+    block of lines at a time)."""
+    where = f"Line {line}" if exact else f"Line {line} or a later one"
+    return CsvFileError(f"{where}: {_decode_problem(exc)} Nothing was imported.")
+
+
 def _records(reader) -> Iterator[tuple[int, list[str]]]:
     """(first line of the record, cells) for every non-empty record after the header. A line the
-    csv module cannot read raises CsvFileError (the import's transaction then writes nothing)."""
+    csv module cannot read, or whose bytes cannot be decoded, raises CsvFileError (the import's
+    transaction then writes nothing)."""
     line = reader.line_num + 1
     while True:
         try:
@@ -129,29 +201,166 @@ def _records(reader) -> Iterator[tuple[int, list[str]]]:
             return
         except csv.Error as exc:
             raise _unreadable(line, exc) from None
+        except UnicodeDecodeError as exc:
+            raise _undecodable(reader.line_num + 1, exc, exact=False) from None
         if "".join(cells).strip():
             yield line, cells
         line = reader.line_num + 1
 
 
-def csv_import(*, lines: Iterable[str]) -> CsvImportReport:
-    """Import a CSV given as lines of text (a text file opened with newline="", or a StringIO).
-    A leading byte order mark is ignored."""
+def csv_import(*, lines: Iterable[str], max_listed_errors: int | None = MAX_LISTED_ERRORS) -> CsvImportReport:
+    """Import a CSV given as lines of text (`csv_text` of a file, or a StringIO opened with
+    newline=""). A leading byte order mark is ignored. The report lists the first
+    `max_listed_errors` wrong rows (None: all of them) and counts them all."""
     reader = csv.reader(lines)
     try:
         raw_header = next(reader, None)
     except csv.Error as exc:
         raise _unreadable(1, exc) from None
+    except UnicodeDecodeError as exc:
+        raise _undecodable(1, exc, exact=False) from None
     if raw_header is None:
         raise CsvFileError("The file is empty: expected a header row.")
     if raw_header:
         raw_header[0] = raw_header[0].removeprefix("\ufeff")
     header = [(h or "").strip().lower() for h in raw_header]
     labels = {name: (raw.strip() or name) for name, raw in zip(header, raw_header, strict=True)}
-    kind = csv_kind(header=header)
+    kind = csv_kind(header=header, written=raw_header)
+    report = CsvImportReport(kind=kind, max_listed_errors=max_listed_errors)
     if kind == ACCOUNTS:
-        return _import_accounts(records=_records(reader), header=header, labels=labels)
-    return _import_snapshots(records=_records(reader), header=header, labels=labels)
+        return _import_accounts(records=_records(reader), header=header, labels=labels, report=report)
+    return _import_snapshots(records=_records(reader), header=header, labels=labels, report=report)
+
+
+# --- Bytes to text ------------------------------------------------------------------------------
+
+#: Byte order marks and the encodings they announce; a file without one must be UTF-8. UTF-32's
+#: come first, as its little-endian mark starts with UTF-16's.
+_BOMS = (
+    (codecs.BOM_UTF32_LE, None),
+    (codecs.BOM_UTF32_BE, None),
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+_ENCODING_NAMES = {"utf-8": "UTF-8", "utf-16-le": "UTF-16", "utf-16-be": "UTF-16"}
+_SAVE_AS = "save it as CSV UTF-8"
+_CHECK_CHUNK = 1 << 16
+
+
+def _decode_problem(exc: UnicodeDecodeError) -> str:
+    name = _ENCODING_NAMES.get(exc.encoding.lower().replace("_", "-"), exc.encoding)
+    bad = exc.object[exc.start : exc.end][:4]
+    what = f"byte{'s' if len(bad) > 1 else ''} {bad.hex(' ').upper()}"
+    return f"the file is not {name} text ({what} cannot be read as {name}); {_SAVE_AS}."
+
+
+def _line_breaks(text: str, *, after_cr: bool) -> int:
+    """Line breaks in `text` as the CSV reader counts them (\\n, \\r\\n and a lone \\r); `after_cr`:
+    the text before it ended with \\r (a following \\n belongs to that break)."""
+    breaks = text.count("\n") + text.count("\r") - text.count("\r\n")
+    return breaks - 1 if after_cr and text.startswith("\n") else breaks
+
+
+@contextmanager
+def csv_text(*, file: BinaryIO) -> Iterator[TextIO]:
+    """The text of a CSV file given as bytes (an upload, a file on disk), for `csv_import`.
+
+    Accepted: UTF-8, with or without a byte order mark, and UTF-16 with one (as spreadsheets save
+    "Unicode" CSV). Anything else (another encoding, UTF-16 without a byte order mark, NUL
+    characters, which no text file holds) raises CsvFileError naming the first line that is not
+    such text. The whole file is checked before it is given out, so a refused file writes nothing.
+    `file` must be seekable; it is read from its start and left open.
+    """
+    file.seek(0)
+    head = file.read(4)
+    encoding, skip = "utf-8", 0
+    for bom, announced in _BOMS:
+        if head.startswith(bom):
+            if announced is None:
+                raise CsvFileError(f"The file is UTF-32 text; {_SAVE_AS}. Nothing was imported.")
+            encoding, skip = announced, len(bom)
+            break
+    file.seek(skip)
+    decoder = codecs.getincrementaldecoder(encoding)()
+    line, after_cr = 1, False
+    while True:
+        chunk = file.read(_CHECK_CHUNK)
+        failure = None
+        try:
+            text = decoder.decode(chunk, final=not chunk)
+        except UnicodeDecodeError as exc:
+            text, failure = exc.object[: exc.start].decode(encoding, errors="replace"), exc
+        if (nul := text.find("\x00")) >= 0:  # a NUL before the undecodable bytes tells more
+            line += _line_breaks(text[:nul], after_cr=after_cr)
+            guess = " (it may be UTF-16 without a byte order mark)" if encoding == "utf-8" else ""
+            raise CsvFileError(
+                f"Line {line}: the file holds a NUL character, which CSV text never holds: it is not "
+                f"a text file{guess}; {_SAVE_AS}. Nothing was imported."
+            )
+        line += _line_breaks(text, after_cr=after_cr)
+        if failure is not None:
+            raise _undecodable(line, failure)
+        after_cr = text.endswith("\r") if text else after_cr
+        if not chunk:
+            break
+    file.seek(skip)
+    wrapper = io.TextIOWrapper(file, encoding=encoding, newline="")
+    try:
+        yield wrapper
+    finally:
+        wrapper.detach()
+
+
+# --- Text cells ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _TextLimits:
+    """The longest handle, organization and display name the database stores."""
+
+    handle: int
+    organization: int
+    display_name: int
+
+    @classmethod
+    def of_models(cls) -> _TextLimits:
+        return cls(
+            handle=Account._meta.get_field("handle").max_length,
+            organization=Organization._meta.get_field("name").max_length,
+            display_name=Account._meta.get_field("display_name").max_length,
+        )
+
+
+#: Longer platform and handle (or profile URL) cells are refused before they are parsed: no name is
+#: this long, and the reason quotes the cell.
+_LONGEST_PLATFORM_CELL, _LONGEST_NAME_CELL = 100, 500
+
+
+def _text_problem(value: str, *, what: str, limit: int) -> str | None:
+    """Why a text cell cannot be stored as it is, or None."""
+    if len(value) > limit:
+        return f"The {what} {_shown(value)} is too long: at most {limit} characters."
+    if "\x00" in value:
+        return f"The {what} {_shown(value)} holds a NUL character, which text cannot hold."
+    return None
+
+
+def _handle_problem(handle: str, *, limit: int) -> str | None:
+    """Why a valid handle cannot be stored or matched: too long, or a capital letter outside ASCII,
+    which the database's case-insensitive match of handles does not fold as Python does (SQLite
+    folds ASCII only; PostgreSQL reads "İ" as "i")."""
+    if problem := _text_problem(handle, what="handle", limit=limit):
+        return problem
+    if not handle.isascii():
+        for char in handle:
+            if not char.isascii() and char.lower() != char:
+                return (
+                    f"The handle {_shown(handle)} has the capital letter {char!r}: write its letters "
+                    f"outside A-Z in lower case ({_shown(handle.lower())}), as accounts are matched "
+                    "whatever their case."
+                )
+    return None
 
 
 # --- Accounts -----------------------------------------------------------------------------------
@@ -165,18 +374,43 @@ def _account_error_column(exc: Exception, entry: dict, labels: dict[str, str]) -
     return labels.get("handle", "Handle")
 
 
-def _import_accounts(*, records, header: list[str], labels: dict[str, str]) -> CsvImportReport:
-    report = CsvImportReport(kind=ACCOUNTS)
+def _account_problem(entry: dict, labels: dict[str, str], limits: _TextLimits) -> tuple[str, str] | None:
+    """(column, reason) of an entry `account_spec_from_entry` would refuse, or accept and the
+    database could not store; None if it can be imported."""
+    for name, limit in (
+        ("platform", _LONGEST_PLATFORM_CELL),
+        ("handle", _LONGEST_NAME_CELL),
+        ("url", _LONGEST_NAME_CELL),
+    ):
+        if len(entry.get(name, "")) > limit:
+            return labels.get(name, name), f"{_shown(entry[name])} is too long to name an account."
+    try:
+        spec = account_spec_from_entry(entry=entry, position=0)
+    except (UnknownPlatform, InvalidProfileURL, ValueError) as exc:
+        return _account_error_column(exc, entry, labels), str(exc)
+    if problem := _handle_problem(spec.handle, limit=limits.handle):
+        return labels.get("url" if entry.get("url") else "handle", "Handle"), problem
+    if problem := _text_problem(spec.organization, what="organization", limit=limits.organization):
+        return next((labels[c] for c in ORGANIZATION_COLUMNS if c in labels), "Organization"), problem
+    column = "display_name" if entry.get("display_name") else "name"
+    if problem := _text_problem(spec.display_name, what="display name", limit=limits.display_name):
+        return labels.get(column, column), problem
+    return None
+
+
+def _import_accounts(
+    *, records, header: list[str], labels: dict[str, str], report: CsvImportReport
+) -> CsvImportReport:
+    read = READ_COLUMNS[ACCOUNTS]
+    limits = _TextLimits.of_models()
     entries: list[dict] = []
     for line, cells in records:
-        entry = {name: cell.strip() for name, cell in zip(header, cells, strict=False) if name}
+        entry = {name: cell.strip() for name, cell in zip(header, cells, strict=False) if name in read}
         for alias in ORGANIZATION_COLUMNS[1:]:
             if alias in entry and not entry.get("organization"):
                 entry["organization"] = entry.pop(alias)
-        try:
-            account_spec_from_entry(entry=entry, position=line)
-        except (UnknownPlatform, InvalidProfileURL, ValueError) as exc:
-            report.reject(line=line, column=_account_error_column(exc, entry, labels), message=str(exc))
+        if problem := _account_problem(entry, labels, limits):
+            report.reject(line=line, column=problem[0], message=problem[1])
             continue
         entries.append(entry)
     if entries:
@@ -219,6 +453,7 @@ class _SnapshotReader:
         self._dates: dict[str, dt.date] = {}
         self.organization = next((c for c in ORGANIZATION_COLUMNS if c in self.index), None)
         self.today = local_today()
+        self.limits = _TextLimits.of_models()
         self._platforms: dict[str, str] = {}
         self._handles: dict[tuple[str, str], str] = {}
 
@@ -233,6 +468,8 @@ class _SnapshotReader:
             raise _RowInvalid("platform", "Platform is empty.")
         platform = self._platforms.get(raw_platform)
         if platform is None:
+            if len(raw_platform) > _LONGEST_PLATFORM_CELL:
+                raise _RowInvalid("platform", f"{_shown(raw_platform)} is too long to name a platform.")
             try:
                 platform = self._platforms[raw_platform] = normalize_platform(raw_platform)
             except UnknownPlatform as exc:
@@ -242,18 +479,21 @@ class _SnapshotReader:
             raise _RowInvalid("handle", "Handle is empty.")
         handle = self._handles.get((platform, raw_handle))
         if handle is None:
+            if len(raw_handle) > _LONGEST_NAME_CELL:
+                raise _RowInvalid(
+                    "handle", f"{_shown(raw_handle)} is too long to be a handle or profile URL."
+                )
             try:
                 handle = parse_profile_url(platform=platform, url=raw_handle).handle
             except InvalidProfileURL as exc:
                 raise _RowInvalid("handle", str(exc)) from None
+            if problem := _handle_problem(handle, limit=self.limits.handle):
+                raise _RowInvalid("handle", problem)
             self._handles[(platform, raw_handle)] = handle
         raw_date = self.cell(cells, "date")
         date = self._dates.get(raw_date)
         if date is None:
-            try:
-                date = dt.date.fromisoformat(raw_date)
-            except ValueError:
-                raise _RowInvalid("date", f"Expected a date as YYYY-MM-DD, got {raw_date!r}.") from None
+            date = _read_date(raw_date)
             try:
                 snapshot_date_check(day=date, today=self.today)
             except SnapshotDateOutOfRange as exc:
@@ -266,31 +506,80 @@ class _SnapshotReader:
             raw = cells[i].strip() if i < count else ""
             if not raw:
                 values[name] = None
-            elif raw.isascii() and raw.isdigit():  # most cells: plain digits
-                values[name] = int(raw)
+                continue
+            if len(raw) > _LONGEST_COUNT:
+                raise _RowInvalid(name, _count_problem(name, raw, "is too long to be a count"))
+            if raw.isascii() and raw.isdigit():  # most cells: plain digits
+                value = int(raw)
             else:
                 try:
                     parsed = parse_count(raw)
                 except ValueError as exc:
-                    raise _RowInvalid(name, str(exc)) from None
-                values[name] = parsed.value
+                    raise _RowInvalid(name, _count_problem(name, raw, _count_reason(raw, exc))) from None
+                value = parsed.value
                 rounded = rounded or parsed.rounded
-            if values[name] is not None and values[name] > MAX_COUNT:
-                raise _RowInvalid(name, f"{raw!r} is too large (at most {MAX_COUNT:,}).")
+            if value > METRIC_BOUNDS[name]:
+                raise _RowInvalid(name, _count_problem(name, raw, "is too large"))
+            values[name] = value
         if all(v is None for v in values.values()):
             raise _RowInvalid(None, "The row has no numbers.")
+        organization = self.cell(cells, self.organization) if self.organization else ""
+        if organization and (
+            problem := _text_problem(organization, what="organization", limit=self.limits.organization)
+        ):
+            raise _RowInvalid(self.organization, problem)
         return _PendingRow(
             line=line,
             key=(platform, handle.lower()),
             handle=handle,
-            organization=self.cell(cells, self.organization) if self.organization else "",
+            organization=organization,
             date=date,
             values=values,
             rounded=rounded,
         )
 
 
-_FAST_DIGITS = 18  # a number this long fits in a bigint
+def _read_date(raw: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(raw)
+    except ValueError as exc:
+        if not raw:
+            raise _RowInvalid("date", "Date is empty; expected a day as YYYY-MM-DD.") from None
+        reason = "" if "Invalid isoformat" in str(exc) else f" ({exc})"
+        raise _RowInvalid(
+            "date", f"{_shown(raw)} is not a day of the calendar{reason}; expected a date as YYYY-MM-DD."
+        ) from None
+
+
+def _count_reason(raw: str, exc: ValueError) -> str:
+    """Why a cell `parse_count` refused is not a count, in the words of the cell's own mistake."""
+    text = raw.strip().lower()
+    if any(char.isdigit() and not char.isascii() for char in text):
+        return "is written with digits other than 0-9"
+    if text.lstrip("+-\u2212") in ("nan", "inf", "infinity"):
+        return "is not a finite number"
+    if text[:1] in ("-", "\u2212"):
+        return "is negative"
+    if text.count(".") > 1:
+        return "has dots between its digits: write thousands as 1,234,567 or 1234567"
+    if re.fullmatch(r"[+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)e[+-]?[0-9]+", text):
+        return "is in scientific notation"
+    if "decimal part" in str(exc):
+        return "is not a whole number"
+    if "more decimals" in str(exc):
+        return "has more decimals than its suffix allows"
+    return "is not a count"
+
+
+def _count_problem(name: str, raw: str, reason: str) -> str:
+    return (
+        f"{_shown(raw)} {reason}; expected a whole number from 0 to {METRIC_BOUNDS[name]:,} in {COUNT_FORMS}."
+    )
+
+
+#: Numbers of at most this many digits are within every bound; up to `_FAST_DIGITS_ANY`, within
+#: every bound but that of followers and following.
+_FAST_DIGITS, _FAST_DIGITS_ANY = len(str(PEOPLE_BOUND)) - 1, len(str(COUNT_BOUND)) - 1
 _EXACT, _ROUNDED = str(Precision.EXACT), str(Precision.ROUNDED)
 
 
@@ -300,7 +589,7 @@ class _FastPath:
     their cells copied as they are. Anything else (a new spelling or date, a rounded or malformed
     number) goes to the full check."""
 
-    def __init__(self, *, header: list[str], tail: str) -> None:
+    def __init__(self, *, header: list[str], tail: str, organization_limit: int) -> None:
         index = {name: i for i, name in enumerate(header) if name}
         self.tail = tail  # what follows the numbers in an exact row's text
         self.width = len(header)
@@ -309,7 +598,13 @@ class _FastPath:
         self.numbers = itemgetter(*columns, columns[0])  # always a tuple, even of one column
         #: Where each column's number goes among METRIC_FIELDS, when the file lacks some of them.
         self.slots = [METRIC_FIELDS.index(name) for name in METRIC_FIELDS if name in index]
+        #: The positions among the numbers of those with the lower bound (followers, following).
+        present = [name for name in METRIC_FIELDS if name in index]
+        self.people = [n for n, name in enumerate(present) if METRIC_BOUNDS[name] == PEOPLE_BOUND]
         self.complete = len(columns) == len(METRIC_FIELDS)
+        #: The organization cell, which the full check refuses if it cannot be stored.
+        self.organization = next((index[c] for c in ORGANIZATION_COLUMNS if c in index), None)
+        self.organization_limit = organization_limit
         self.keys: dict[tuple[str, str], int] = {}  # (platform, handle) cells -> account key
         self.dates: dict[str, str] = {}  # date cell -> ISO day (valid and not in the future)
 
@@ -321,12 +616,19 @@ class _FastPath:
         day = self.dates.get(cells[self.date])
         if key is None or day is None:
             return None
+        if self.organization is not None:
+            organization = cells[self.organization]
+            if len(organization) > self.organization_limit or "\x00" in organization:
+                return None
         raw = self.numbers(cells)[:-1]
         digits = "".join(raw)
         if not (digits.isdigit() and digits.isascii()):  # only ASCII digits, and at least one number
             return None
-        if max(map(len, raw)) > _FAST_DIGITS:
-            return None
+        longest = max(map(len, raw))
+        if longest > _FAST_DIGITS and (
+            longest > _FAST_DIGITS_ANY or any(len(raw[n]) > _FAST_DIGITS for n in self.people)
+        ):
+            return None  # perhaps beyond its bound: the full check tells
         if self.complete and "" not in raw:
             numbers = "\t".join(raw)
         else:
@@ -372,7 +674,11 @@ def _read_batches(
     *, records, header: list[str], labels: dict[str, str], collected_at: str
 ) -> Iterator[_ReadBatch]:
     reader = _SnapshotReader(header=header, labels=labels)
-    fast = _FastPath(header=header, tail=f"\t{Source.CSV}\t{_EXACT}\t{collected_at}\n")
+    fast = _FastPath(
+        header=header,
+        tail=f"\t{Source.CSV}\t{_EXACT}\t{collected_at}\n",
+        organization_limit=reader.limits.organization,
+    )
     account_keys: dict[tuple[str, str], int] = {}  # (platform, lower-case handle) -> account key
     while batch := list(islice(records, BATCH_SIZE)):
         read = _ReadBatch()
@@ -399,8 +705,9 @@ def _read_batches(
         yield read
 
 
-def _import_snapshots(*, records, header: list[str], labels: dict[str, str]) -> CsvImportReport:
-    report = CsvImportReport(kind=SNAPSHOTS)
+def _import_snapshots(
+    *, records, header: list[str], labels: dict[str, str], report: CsvImportReport
+) -> CsvImportReport:
 
     def batches() -> Iterator[StagedBatch]:
         """Valid rows with their accounts found or created a batch at a time; bad ones are reported.

@@ -1,11 +1,12 @@
 """CSV uploads (staff): ``POST /upload`` (multipart field ``file``) and ``POST /api/upload-bulk``
 (JSON ``{"csv_data": "..."}``). Both answer the earlier tracker's shapes: a report, or
 ``{"error": "..."}`` with 400 (nothing written) or 413 (larger than SOCIALMETRICS_MAX_UPLOAD_MB).
+A file is read as `csv_text` reads it (UTF-8, or UTF-16 with a byte order mark), as
+``manage.py import_snapshots`` does.
 """
 
 from __future__ import annotations
 
-import codecs
 import io
 
 from django.conf import settings
@@ -15,7 +16,7 @@ from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from snapshots.csv_import import CsvFileError, CsvImportReport, csv_import
+from snapshots.csv_import import CsvFileError, CsvImportReport, csv_import, csv_text
 from socialmetrics.api.errors import ErrorSerializer
 from socialmetrics.api.permissions import StaffOnly
 
@@ -65,22 +66,6 @@ def _result(report: CsvImportReport) -> Response:
     )
 
 
-def _utf8_problem(file) -> str | None:
-    """Check the whole file decodes as UTF-8 before anything is written (chunk by chunk)."""
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    offset = 0
-    try:
-        for chunk in file.chunks():
-            decoder.decode(chunk)
-            offset += len(chunk)
-        decoder.decode(b"", final=True)
-    except UnicodeDecodeError as exc:
-        return f"The file is not UTF-8 text (byte {offset + exc.start + 1}); save it as CSV UTF-8."
-    finally:
-        file.seek(0)
-    return None
-
-
 _RESPONSES = {
     200: UploadResultSerializer,
     400: OpenApiResponse(UploadErrorSerializer, description="Nothing was imported; error says why."),
@@ -120,15 +105,11 @@ class UploadView(APIView):
             return _refuse(f"{name!r} is not a .csv file.")
         if upload.size > max_upload_bytes():
             return _too_large()
-        if problem := _utf8_problem(upload):
-            return _refuse(problem)
-        text = io.TextIOWrapper(upload.file, encoding="utf-8-sig", newline="")
         try:
-            report = csv_import(lines=text)
+            with csv_text(file=upload.file) as text:
+                report = csv_import(lines=text)
         except CsvFileError as exc:
             return _refuse(str(exc))
-        finally:
-            text.detach()
         return _result(report)
 
 

@@ -133,8 +133,14 @@ def test_the_grid_export_imports_back(staff_api, api, today):
     ("content", "name", "fragment"),
     [
         (b"Platform,Handle,Date,Followers\n", "data.txt", "not a .csv"),
-        (b"Platform,Handle,Date,Followers\nx,caf\xe9,2026-01-01,1\n", "data.csv", "not UTF-8"),
+        (
+            b"Platform,Handle,Date,Followers\nx,caf\xe9,2026-01-01,1\n",
+            "data.csv",
+            "Line 2: the file is not UTF-8",
+        ),
+        ("Platform,Handle,Date,Followers\n".encode("utf-16-le"), "data.csv", "Line 1: the file holds a NUL"),
         (b"Name,Email\nbob,bob@example.org\n", "data.csv", "header"),
+        (b"Platform,Handle,Date,Followers,followers\nx,a,2026-01-01,1,2\n", "data.csv", "'followers' twice"),
         (b"", "data.csv", "empty"),
     ],
 )
@@ -234,3 +240,46 @@ def test_other_methods_are_405_json(staff_api):
     assert response.status_code == 405
     assert response.json()["error"]["code"] == "METHOD_NOT_ALLOWED"
     assert staff_api.get("/api/upload-bulk").status_code == 405
+
+
+def test_a_utf16_file_with_a_byte_order_mark_is_imported(staff_api, today):
+    """Spreadsheets save "Unicode" CSV as UTF-16; it was refused as not UTF-8."""
+    text = f"Platform,Handle,Date,Followers,Organization\r\nx,nasa,{today},10,Café du Monde\r\n"
+    body = upload(staff_api, text.encode("utf-16")).json()
+    assert (body["created"], body["skipped"]) == (1, 0)
+    assert Account.objects.get().organization.name == "Café du Monde"
+
+
+@pytest.mark.parametrize(
+    ("row", "column"),
+    [
+        ("x,nasa,{today},{nines},", "Followers"),  # int() refused the 5,000 digits: a 500
+        ("x,{long},{today},1,", "Handle"),  # PostgreSQL: value too long, a 500
+        ("x,nasa,{today},1,{long}", "Organization"),  # the same
+        ("x,\u0130nci,{today},1,", "Handle"),  # the second import: a unique violation, a 500
+    ],
+)
+def test_rows_that_answered_500_are_reported_on_their_line(staff_api, staff_token_api, today, row, column):
+    text = "Platform,Handle,Date,Followers,Organization\n" + row.format(
+        today=today, nines="9" * 5000, long="a" * 300
+    )
+    for client in (staff_api, staff_token_api, staff_api):
+        response = bulk(client, text) if client is staff_token_api else upload(client, text)
+        assert response.status_code == 200, response.content[:500]
+        assert [(e["line"], e["column"]) for e in response.json()["errors"]] == [(2, column)]
+    assert not Snapshot.objects.exists()
+    assert not Account.objects.exists()
+
+
+def test_a_nul_character_refuses_a_file_and_a_line_of_json_text(staff_api, staff_token_api, today):
+    """PostgreSQL text cannot hold NUL: an organization with one answered 500. A file holding one is
+    not text (UTF-16 read as UTF-8, most likely); JSON text can carry one in a single cell."""
+    text = f"Platform,Handle,Date,Followers,Organization\nx,nasa,{today},1,Space\u0000Agency\n"
+    response = upload(staff_api, text)
+    assert response.status_code == 400
+    assert response.json()["error"].startswith("Line 2: the file holds a NUL character")
+    body = bulk(staff_token_api, text).json()
+    assert [(e["line"], e["column"]) for e in body["errors"]] == [(2, "Organization")]
+    assert "NUL character" in body["errors"][0]["message"]
+    assert not Snapshot.objects.exists()
+    assert not Account.objects.exists()
