@@ -56,7 +56,9 @@ class _RunLock:
 
     def renew(self) -> bool:
         """Prove the lock is still held (and extend it where it expires); False when it is not.
-        Raises when the store cannot be asked: the caller counts that as no renewal."""
+        LockUnavailable: the lock ended because its store cannot be reached (an advisory lock's
+        database). Other errors: the store did not answer this time; the caller counts that as no
+        renewal."""
         raise NotImplementedError
 
     def release(self) -> None:
@@ -169,8 +171,13 @@ class AdvisoryRunLock(_RunLock):
         try:
             mine = f"SELECT 1 FROM pg_locks l WHERE {_ADVISORY_WHERE} AND l.pid = pg_backend_pid()"
             return self._connection.execute(mine).fetchone() is not None
-        except psycopg.OperationalError:
-            return False  # the connection is gone, and the session's lock with it
+        except psycopg.OperationalError as exc:  # the session is gone, and its lock with it
+            self.release()
+            try:  # ended from outside (a stale run's lock freed), or the database is gone?
+                psycopg.connect(**connection.get_connection_params(), autocommit=True).close()
+            except psycopg.Error:
+                raise LockUnavailable(f"PostgreSQL cannot be reached: {_first_line(exc)}") from exc
+            return False
 
     def release(self) -> None:
         if self._connection is not None:
@@ -249,6 +256,10 @@ def free(*, token: str) -> None:
                 cursor.execute(terminate, [_APPLICATION + token])
         except DatabaseError:  # e.g. another role's session: it ends when that process does
             logger.warning("could not free a dead run's collection lock", exc_info=True)
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().split("\n", 1)[0]
 
 
 def _redis_key() -> str:

@@ -6,7 +6,8 @@ thread pool: core accounts' batches are handed out first, and no platform ever h
 flight than its concurrency cap. Results are written through the bulk upsert service in batches (by
 writer threads on PostgreSQL, else by the calling thread: see `_Writers`), so a run can be repeated
 the same day (values are updated, nothing is duplicated), what was written before a crash or Ctrl-C
-stays written, and the dashboard fills in as the run goes.
+stays written, and the dashboard fills in as the run goes. A run that loses its database stops at
+once and records itself as failed, with that reason, when the database answers again.
 """
 
 from __future__ import annotations
@@ -24,15 +25,15 @@ from dataclasses import asdict, dataclass, field
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db import IntegrityError, connection, transaction
-from django.db.models import F
+from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db.models import Count, F
 from django.utils import timezone
 
 from accounts.models import Account
 from snapshots.models import Source
 from snapshots.services import SnapshotRow, snapshot_upsert_many
 from socialmetrics import cache as generations
-from socialmetrics import redis_policy
+from socialmetrics import db, redis_policy
 from socialmetrics.dates import local_today
 
 from . import selectors, services
@@ -44,7 +45,10 @@ from .ratelimit import FALLBACK_CONCURRENCY, WaitTooLong, configured_concurrency
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["LockHeld", "LockLost", "Progress", "RunOptions", "collect", "run_execute", "run_start"]
+__all__ = [
+    "DatabaseUnreachable", "LockHeld", "LockLost", "Progress", "RunOptions", "collect", "run_execute",
+    "run_start",
+]  # fmt: skip
 
 FLUSH_ACCOUNTS = 2000
 FLUSH_SECONDS = 1.0
@@ -57,6 +61,10 @@ FLUSH_SECONDS = 1.0
 #: setting: a value found by measuring the runner against the database's cores, not a choice a
 #: deployment makes.
 WRITERS = 2
+#: How long a run that lost its database waits for it to answer again, to record how the run ended:
+#: a restart or a failover is over well within it. After a longer outage the stale-run reaper ends
+#: the record (interrupted) when the database is back.
+DATABASE_WAIT_SECONDS = 900.0
 
 
 @dataclass
@@ -247,7 +255,8 @@ class _Writers:
                 try:
                     self._write(outcomes, counts)
                 except Exception as exc:
-                    logger.exception("writing the last outcomes of run %s failed", self._run_id)
+                    if not isinstance(exc, LockLost | DatabaseUnreachable):
+                        logger.exception("writing the last outcomes of run %s failed", self._run_id)
                     self.failure = _Failure(exc, last=True, unwritten=len(outcomes))
             return
         if outcomes:
@@ -276,7 +285,8 @@ class _Writers:
                         self._write(outcomes, counts)
                         continue
                     except Exception as exc:
-                        logger.exception("writing a batch of run %s failed", self._run_id)
+                        if not isinstance(exc, LockLost | DatabaseUnreachable):  # those say it themselves
+                            logger.exception("writing a batch of run %s failed", self._run_id)
                         with self._lock:
                             self.failure = self.failure or _Failure(exc, last=last)
                 self._not_written(outcomes)
@@ -352,6 +362,26 @@ class LockLost(Exception):
         super().__init__(f"stopped writing: {reason}; what was written before is kept")
 
 
+class DatabaseUnreachable(Exception):
+    """The database cannot be reached: the run stops at once (nothing more is collected or written)
+    and is recorded as failed, with this reason, when the database answers again."""
+
+    def __init__(self, cause: BaseException | str, *, then: str = ""):
+        self.reason = cause if isinstance(cause, str) else str(cause).strip().split("\n", 1)[0]
+        message = f"the database could not be reached ({self.reason})"
+        super().__init__(f"{message}; {then}" if then else message)
+
+
+def _unreachable(exc: BaseException) -> DatabaseUnreachable | None:
+    """`exc` as DatabaseUnreachable when it says the database cannot be reached, else None."""
+    if isinstance(exc, DatabaseUnreachable):
+        return exc
+    # Only with the driver's error behind it: a bare django.db error says nothing of the connection.
+    if isinstance(exc, DatabaseError) and exc.__cause__ is not None and db.unavailable(exc):
+        return DatabaseUnreachable(exc)
+    return None
+
+
 class _Heartbeat:
     """A thread that, every SOCIALMETRICS_RUN_HEARTBEAT_SECONDS, renews the run's lock and writes the
     run's heartbeat_at (not inside a caller's transaction: other connections cannot see that record).
@@ -359,7 +389,8 @@ class _Heartbeat:
     `check()` comes before each batch is written: a flag and a clock reading, no round trip. It
     fails once a renewal said the lock or the record is no longer the run's, or when no renewal
     has succeeded for the lock's timeout less one interval: the run stops before a lock it could
-    not renew expires and another run takes it.
+    not renew expires and another run takes it. A lock that ended with the database (an advisory
+    lock's session) fails it as DatabaseUnreachable.
     """
 
     def __init__(self, *, run_id: int, lock, write_record: bool):
@@ -372,6 +403,7 @@ class _Heartbeat:
         self._renewed = time.monotonic()  # when the last successful renewal was sent
         self._problem = "no answer"
         self.lost: str | None = None
+        self.unreachable: str | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, name=f"collection-heartbeat-{run_id}", daemon=True)
 
@@ -382,6 +414,8 @@ class _Heartbeat:
     def check(self) -> None:
         if self.lost is None and time.monotonic() - self._renewed < self._window:
             return
+        if self.unreachable is not None:
+            raise DatabaseUnreachable(self.unreachable)
         silent = f"could not renew its collection lock for {self._window:g} s ({self._problem})"
         raise LockLost(self.lost or silent)
 
@@ -400,12 +434,15 @@ class _Heartbeat:
                     self.lost = "its record was ended by another process"
                 else:
                     self._renewed = sent
+            except LockUnavailable as exc:  # the lock ended with its database
+                self.unreachable = str(exc)
+                self.lost = "its collection lock ended with the database"
             except Exception as exc:  # the store did not answer: this renewal did not happen
                 self._problem = f"{type(exc).__name__}: {exc}"
                 logger.warning("collection run %s could not renew its lock: %s", self._run_id, exc)
             finally:
                 connection.close()  # back to the pool between beats, not held for the whole run
-        if self.lost:
+        if self.lost and not self.unreachable:  # (the run itself says when the database is gone)
             logger.error("collection run %s: %s", self._run_id, self.lost)
 
 
@@ -429,7 +466,9 @@ def run_execute(
     `held_lock` (the run's, from run_start or run_take_over) while it runs and frees it at the end.
 
     A run that loses its lock stops writing and ends interrupted, with the reason; one that cannot
-    even begin collecting ends failed."""
+    even begin collecting ends failed. One that loses its database stops at once and ends failed,
+    recorded when the database answers again (see `_recorded`); DatabaseUnreachable when it does
+    not within DATABASE_WAIT_SECONDS."""
     heartbeat = None
     if held_lock is not None:
         heartbeat = _Heartbeat(run_id=run.pk, lock=held_lock, write_record=not connection.in_atomic_block)
@@ -437,8 +476,16 @@ def run_execute(
     try:
         return _execute(run, options, heartbeat, held_lock, on_progress, collector_factory)
     except BaseException as exc:
+        unreachable = _unreachable(exc)
         if run.pk and run.finished_at is None:  # ended before its record was finished: say how
-            services.run_fail(run_id=run.pk, message=f"ended by an error: {type(exc).__name__}: {exc}")
+            if unreachable is None:
+                services.run_fail(run_id=run.pk, message=f"ended by an error: {type(exc).__name__}: {exc}")
+            else:
+                _let_go(heartbeat, held_lock)
+                message = f"{unreachable}; nothing was collected"
+                _recorded(run, lambda: services.run_fail(run_id=run.pk, message=message))
+        if unreachable is not None and unreachable is not exc:
+            raise unreachable from exc
         raise
     finally:
         _let_go(heartbeat, held_lock)
@@ -518,13 +565,20 @@ def _execute(
     def write_batch(outcomes: list[Outcome], counts: _Counts) -> None:
         if heartbeat is not None:
             heartbeat.check()  # in memory: the runner's writing speed allows no round trip per batch
-        _flush(run, outcomes, days, source, counts, write)
+        try:
+            _flush(run, outcomes, days, source, counts, write)
+        except DatabaseError as exc:
+            unreachable = _unreachable(exc)
+            if unreachable is None:
+                raise
+            raise unreachable from exc
 
     buffer: list[Outcome] = []
     last_flush = time.perf_counter()
     status = RunStatus.COMPLETED
     stopped: KeyboardInterrupt | None = None
     lost: LockLost | None = None
+    unreachable: DatabaseUnreachable | None = None
     if write:
         generations.connect()  # while this thread still has the GIL to itself
     writers = _Writers(write_batch, threads=_writer_threads(write=write, total=progress.total), run_id=run.pk)
@@ -555,26 +609,39 @@ def _execute(
     except LockLost as exc:  # the record says so; nothing more is collected or written
         status, lost = RunStatus.INTERRUPTED, exc
         scheduler.stop()
+    except DatabaseUnreachable as exc:  # likewise
+        status, unreachable = RunStatus.FAILED, exc
+        scheduler.stop()
     except BaseException:
         status = RunStatus.INTERRUPTED
         scheduler.stop()
         raise
     finally:
-        pool.shutdown(wait=status != RunStatus.INTERRUPTED, cancel_futures=True)
+        pool.shutdown(wait=status == RunStatus.COMPLETED, cancel_futures=True)
         try:
-            writers.close(buffer if lost is None else [], progress.counts())
+            writers.close(buffer if lost is None and unreachable is None else [], progress.counts())
             failure = writers.wait()
         except KeyboardInterrupt as exc:  # the writers go on with what they were given: wait once more
             status, stopped = RunStatus.INTERRUPTED, exc
             failure = writers.wait()
         if failure is not None and isinstance(failure.error, LockLost):
             lost, failure = failure.error, None
+        if failure is not None and isinstance(failure.error, DatabaseUnreachable):
+            unreachable, failure = unreachable or failure.error, None
         if failure is not None:  # the record must still say how the run ended
             status = RunStatus.INTERRUPTED
             run.message = f"the last {failure.unwritten} outcomes could not be written: {failure.error}"
         if lost is not None:
             status = RunStatus.INTERRUPTED
             run.message = str(lost)
+        if unreachable is not None:  # the cause, whatever else went wrong with it
+            status = RunStatus.FAILED
+            run.message = str(unreachable)
+            logger.error(
+                "collection run %s: %s; it stopped after collecting %s of %s accounts, and waits up to %g s "
+                "for the database to record it as failed",
+                run.pk, unreachable, progress.done, progress.total, DATABASE_WAIT_SECONDS,
+            )  # fmt: skip
         if unfreeze:
             gc.unfreeze()
         if on_progress:
@@ -582,7 +649,7 @@ def _execute(
         if status == RunStatus.COMPLETED and not progress.succeeded:
             status = RunStatus.FAILED
         _let_go(heartbeat, held_lock)  # before the record says "finished": a new run may start then
-        _finish(run, progress, status, write)
+        _finish(run, progress, status, write, written_only=unreachable is not None)
     if stopped is not None:
         raise stopped
     if failure is not None and not failure.last:  # a batch of the run failed, seen only by `wait`
@@ -755,7 +822,12 @@ def _remember_external_ids(external_ids: dict[int, str]) -> None:
     Account.objects.bulk_update(accounts, ["external_id"], batch_size=500)
 
 
-def _finish(run: CollectionRun, progress: Progress, status: str, write: bool) -> None:
+def _finish(
+    run: CollectionRun, progress: Progress, status: str, write: bool, *, written_only: bool = False
+) -> None:
+    """Record how the run ended. `written_only` (a run that lost its database, so some outcomes it
+    collected were never written): its counts are those of the outcomes written, read once the
+    database answers again."""
     run.status = status
     run.finished_at = timezone.now()
     run.duration_seconds = round(progress.elapsed, 3)
@@ -772,7 +844,49 @@ def _finish(run: CollectionRun, progress: Progress, status: str, write: bool) ->
             "nothing could be collected" if progress.total else "no active accounts match the selection"
         )
     if write:
-        run.save()
+        reason = run.message
+        _recorded(run, (lambda: _save_written(run, progress, reason)) if written_only else run.save)
+
+
+def _save_written(run: CollectionRun, progress: Progress, reason: str) -> None:
+    by_platform: dict[str, Counter] = defaultdict(Counter)
+    written = run.outcomes.order_by().values_list("account__platform", "status").annotate(n=Count("*"))
+    for platform, status, n in written:
+        by_platform[platform][status] += n
+    totals = sum(by_platform.values(), Counter())
+    run.accounts_succeeded = totals[OutcomeStatus.SUCCEEDED]
+    run.accounts_failed = totals[OutcomeStatus.FAILED]
+    run.accounts_skipped = totals.total() - run.accounts_succeeded - run.accounts_failed
+    run.by_platform = {p: dict(c) for p, c in by_platform.items()}
+    run.message = (
+        f"{reason}; the run stopped after collecting {progress.done} of {progress.total} accounts, "
+        f"of which {run.accounts_done} were written before and are kept"
+    )
+    run.save()
+
+
+def _recorded(run: CollectionRun, write: Callable[[], object]) -> None:
+    """Write the run's record; while the database cannot be reached, try again (every 2 s at most,
+    for DATABASE_WAIT_SECONDS at most, then DatabaseUnreachable)."""
+    deadline = time.monotonic() + DATABASE_WAIT_SECONDS
+    pause = 0.5
+    while True:
+        try:
+            write()
+            return
+        except DatabaseError as exc:
+            unreachable = _unreachable(exc)
+            if unreachable is None:
+                raise
+            connection.close()  # a broken connection goes (out of the pool too); the next try takes another
+            if time.monotonic() + pause > deadline:
+                then = (
+                    f"the end of run {run.pk} could not be recorded: it is shown as interrupted once the "
+                    "database is back"
+                )
+                raise DatabaseUnreachable(unreachable.reason, then=then) from exc
+            time.sleep(pause)
+            pause = min(2 * pause, 2.0)
 
 
 def collect(
@@ -781,8 +895,15 @@ def collect(
     on_progress: Callable[[Progress], None] | None = None,
     collector_factory: CollectorFactory = default_collector_factory,
 ) -> CollectionRun:
-    """Take the lock, collect, record: the whole run in the calling thread."""
-    run, held = run_start(options=options)
+    """Take the lock, collect, record: the whole run in the calling thread. DatabaseUnreachable
+    when the database cannot be reached to start the run (or to record its end)."""
+    try:
+        run, held = run_start(options=options)
+    except DatabaseError as exc:
+        unreachable = _unreachable(exc)
+        if unreachable is None:
+            raise
+        raise DatabaseUnreachable(unreachable.reason, then="nothing was collected") from exc
     return run_execute(
         run=run, options=options, held_lock=held, on_progress=on_progress, collector_factory=collector_factory
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
 from itertools import islice
 from typing import TYPE_CHECKING
 
@@ -120,6 +121,7 @@ def snapshot_upsert_many(
             result += _upsert_batch(batch)
         return result
     with transaction.atomic():
+        _lock_for_import()
         for batch in _batched(rows, batch_size):
             result += _upsert_batch(batch, refresh=False)
         if result.account_ids:
@@ -129,6 +131,18 @@ def snapshot_upsert_many(
 
 
 _TABLE = Snapshot._meta.db_table
+
+
+def _lock_for_import() -> None:
+    """PostgreSQL: an import's one long transaction takes the snapshot table's SHARE ROW EXCLUSIVE
+    lock first. It would otherwise lock rows batch by batch in its file's order while a collection
+    or another import locks them in theirs: a deadlock, one side cancelled. Readers never wait on
+    it; other writers wait for the import to commit, and imports run one after another."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"LOCK TABLE {_TABLE} IN SHARE ROW EXCLUSIVE MODE")
+
+
 _WRITE_COLUMNS = ("account_id", "date", *METRIC_FIELDS, "source", "precision", "collected_at")
 _ROW_COLUMNS = ("account_id", "date", *METRIC_FIELDS, "source", "precision")  # what a SnapshotRow gives
 
@@ -434,11 +448,20 @@ def snapshot_delete_many(*, snapshots) -> int:
 # --- The maintained latest row --------------------------------------------------------------------
 
 
+_PCT_PLACES = Decimal("0.0001")
+
+
 def _growth(latest: int | None, earlier: int | None) -> tuple[int | None, float | None]:
     if latest is None or earlier is None:
         return None, None
     change = latest - earlier
-    pct = round(change * 100.0 / earlier, 4) if earlier else None
+    # Half away from zero on the exact quotient, as PostgreSQL's round(numeric) does in the SQL that
+    # maintains the latest rows: float rounding would give 0.0312 where the database gives 0.0313.
+    pct = (
+        float((Decimal(change * 100) / Decimal(earlier)).quantize(_PCT_PLACES, rounding=ROUND_HALF_UP))
+        if earlier
+        else None
+    )
     return change, pct
 
 
@@ -676,6 +699,7 @@ def snapshot_upsert_staged(*, batches: Iterable[StagedBatch]) -> StagedResult:
     result = StagedResult()
     accounts: dict[int, int] = {}
     with transaction.atomic():
+        _lock_for_import()
         for batch in batches:
             if batch.accounts.keys() & accounts.keys():
                 raise ValueError("A staged batch maps an account key an earlier batch mapped.")

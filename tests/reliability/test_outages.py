@@ -3,6 +3,10 @@
 PostgreSQL: a private server under a real gunicorn is stopped mid-test: every request that needs the
 database answers 503 within 2 s (JSON under /api/, a plain page elsewhere), the download before any
 byte of CSV, cached reads still 200; started again, the app answers 200 with no restart.
+PostgreSQL stopped under a collection run (`manage.py collect_metrics`, a private server): the run
+stops at once and says why, waits without spinning, and records itself failed with that reason when
+the server is back; batches written before are whole; the next run completes the day. An outage
+longer than the run waits: it ends with one line, and the next run ends its record and the day.
 Redis: a private server is stopped: reads stay 200 from the database, /health/ready stays 200
 ("degraded"); started again, reads are fresh and cached again. The rest needs no server.
 """
@@ -11,11 +15,12 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import glob
+import datetime as dt
+import itertools
+import json
 import logging
 import os
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -39,15 +44,10 @@ from socialmetrics import db
 from socialmetrics.dates import local_today
 from tests.api.conftest import account, history
 from tests.api.test_redis_policy import PrivateRedis
+from tests.reliability.services import Child, PrivatePostgres, free_port, manage
 
 BASE_DIR = Path(django_settings.BASE_DIR)
 WITHIN = 2.0  # seconds: how soon a request must hear that the database is unavailable
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _wrapped(cause: Exception, error: type[Exception] = OperationalError) -> Exception:
@@ -189,50 +189,6 @@ def test_the_rate_limiter_says_once_that_it_counts_on_its_own_budget(caplog):
 # --- PostgreSQL stopped and started under gunicorn ------------------------------------------------------
 
 
-def _postgres_bin(name: str) -> str:
-    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}")) or [shutil.which(name)]
-    if not found[-1]:
-        pytest.fail(f"{name} not found (PostgreSQL's server binaries, /usr/lib/postgresql/*/bin)")
-    return found[-1]
-
-
-class PrivatePostgres:
-    """A PostgreSQL server of the test's own (trust authentication, 127.0.0.1, a free port)."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self.data = directory / "data"
-        self.port = _free_port()
-        # initdb refuses to run as root: the server runs as the postgres user then.
-        self.as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-        if self.as_user:
-            shutil.chown(directory, user="postgres")
-
-    @property
-    def url(self) -> str:
-        return f"postgres://postgres@127.0.0.1:{self.port}/postgres"
-
-    def _run(self, *command: str) -> None:
-        done = subprocess.run([*self.as_user, *command], capture_output=True, text=True, timeout=60)
-        if done.returncode:
-            raise RuntimeError(f"{Path(command[0]).name} failed: {done.stderr or done.stdout}")
-
-    def start(self) -> None:
-        if not self.data.exists():
-            initdb = _postgres_bin("initdb")
-            self._run(initdb, "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync")
-        options = f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 -c fsync=off"
-        self._run(_postgres_bin("pg_ctl"), "-D", str(self.data), "-o", options, "-l",
-                  str(self.directory / "log"), "-w", "start")  # fmt: skip
-
-    def stop(self) -> None:
-        self._run(_postgres_bin("pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
-
-    def stop_if_running(self) -> None:
-        with contextlib.suppress(RuntimeError):
-            self.stop()
-
-
 @pytest.fixture
 def postgres_app(tmp_path) -> Iterator[tuple[PrivatePostgres, str]]:
     """A migrated private PostgreSQL with a little data, and gunicorn serving the app over it."""
@@ -256,7 +212,7 @@ def postgres_app(tmp_path) -> Iterator[tuple[PrivatePostgres, str]]:
             done = subprocess.run([*manage, *command], env=env, cwd=BASE_DIR, capture_output=True, text=True)
             if done.returncode:
                 pytest.fail(f"manage.py {command[0]} failed: {done.stderr}")
-        port = _free_port()
+        port = free_port()
         gunicorn = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-c", str(BASE_DIR / "gunicorn.conf.py"),
              "socialmetrics.wsgi", "--workers", "1", "--threads", "4", "--bind", f"127.0.0.1:{port}",
@@ -395,3 +351,189 @@ def test_redis_stopped_keeps_reads_and_readiness_and_is_fresh_after_restart(priv
     ready = api.get("/health/ready")
     assert ready.status_code == 200
     assert ready.json()["status"] == "ok"
+
+
+# --- PostgreSQL stopped during a collection run ------------------------------------------------------
+
+ACCOUNTS = 300
+
+
+@pytest.fixture(scope="module")
+def collection_cluster(tmp_path_factory) -> Iterator[PrivatePostgres]:
+    """A private PostgreSQL whose database `outage_template` is migrated and has ACCOUNTS accounts
+    and no snapshot (each test runs on a copy of its own)."""
+    server = PrivatePostgres(Path(tempfile.mkdtemp(prefix="socialmetrics-collect-outage-")))
+    try:
+        server.start()
+        with psycopg.connect(server.url, autocommit=True) as conn:
+            conn.execute("CREATE DATABASE outage_template")
+        env = _environment(f"{server.url.rsplit('/', 1)[0]}/outage_template", redis=False)
+        manage("migrate", "-v0", env=env)
+        platforms = ["x", "youtube", "github", "reddit", "linkedin"]
+        accounts = tmp_path_factory.mktemp("outage") / "accounts.csv"
+        accounts.write_text(
+            "Platform,Handle,Organization\n"
+            + "".join(f"{platforms[n % 5]},outage{n:04d},Org {n % 7}\n" for n in range(ACCOUNTS))
+        )
+        manage("import_accounts", str(accounts), env=env)
+        yield server
+    finally:
+        server.stop_if_running()
+        shutil.rmtree(server.directory, ignore_errors=True)
+
+
+def _environment(url: str, *, redis: bool) -> dict[str, str]:
+    """A process on the private database `url` (and on the test's Redis, under a prefix of its own)."""
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "socialmetrics.settings.test",
+        "DATABASE_URL": url,
+        "REDIS_URL": django_settings.REDIS_URL if redis else "",
+        "CACHE_KEY_PREFIX": f"{os.environ.get('CACHE_KEY_PREFIX', 'sm-test')}-outage",
+        "CELERY_BROKER_URL": "",
+        "DATABASE_POOL_TIMEOUT": "2",
+        "SOCIALMETRICS_RUN_HEARTBEAT_SECONDS": "0.2",
+        "SOCIALMETRICS_RUN_STALE_SECONDS": "1",
+    }
+
+
+_copies = itertools.count()
+
+
+@pytest.fixture
+def collection_database(collection_cluster) -> str:
+    """The URL of a fresh copy of the template database."""
+    name = f"outage_{next(_copies)}"
+    with psycopg.connect(collection_cluster.url, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name}")
+        conn.execute(f"CREATE DATABASE {name} TEMPLATE outage_template")
+    return f"{collection_cluster.url.rsplit('/', 1)[0]}/{name}"
+
+
+def _runs(url: str) -> list[dict]:
+    with psycopg.connect(url, row_factory=psycopg.rows.dict_row) as conn:
+        return conn.execute(
+            "SELECT id, status, message, accounts_total, accounts_succeeded, accounts_failed, "
+            "accounts_skipped, (SELECT count(*) FROM scraping_collectionoutcome o WHERE o.run_id = r.id) "
+            "AS outcomes FROM scraping_collectionrun r ORDER BY id"
+        ).fetchall()
+
+
+def _checked(env: dict[str, str], day: dt.date) -> dict:
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.reliability.kill_checks", day.isoformat()],
+        env=env, cwd=BASE_DIR, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("lock", ["advisory", pytest.param("redis", marks=pytest.mark.redis)])
+def test_a_collection_that_loses_postgresql_stops_says_why_and_is_recorded_failed_when_it_is_back(
+    collection_cluster, collection_database, lock
+):
+    server, url = collection_cluster, collection_database
+    env = _environment(url, redis=lock == "redis")
+    day = local_today()
+    run = Child(
+        "tests.reliability.kill_collect", "--flush-accounts", "20", "--collect-batch", "10", "--slow", "0.1",
+        "--", "--date", day.isoformat(), env=env,
+    )  # fmt: skip
+    try:
+        run.wait_for("RUN ", timeout=30)
+        deadline = time.monotonic() + 30
+        while not any(r["accounts_succeeded"] >= 40 for r in _runs(url)):
+            assert run.process.poll() is None, run.output
+            assert time.monotonic() < deadline, run.output
+            time.sleep(0.05)
+
+        server.stop()
+
+        said = run.wait_for("the database could not be reached", timeout=20)  # not a hang
+        # Stopped, not trying again and again: the process spends (almost) no CPU while it waits.
+        cpu = _cpu_seconds(run.process.pid)
+        time.sleep(2)
+        assert _cpu_seconds(run.process.pid) - cpu < 0.25, run.output
+        assert run.process.poll() is None  # it waits to record how the run ended
+
+        server.start()  # same data, same port
+
+        assert run.wait(timeout=60) == 1, run.output
+    finally:
+        run.kill()
+    assert "collect_metrics: the database could not be reached" in run.output, said
+    [failed] = _runs(url)
+    assert failed["status"] == "failed", failed
+    assert failed["message"].startswith("the database could not be reached"), failed
+    assert "were written before and are kept" in failed["message"]
+    assert 40 <= failed["accounts_succeeded"] < ACCOUNTS
+    assert failed["outcomes"] == failed["accounts_succeeded"]  # one writer: counts as committed
+    checked = _checked(env, day)
+    assert checked["problems"] == []
+    assert checked["rows"] == {day.isoformat(): failed["accounts_succeeded"]}  # each batch whole or absent
+
+    manage("collect_metrics", "--date", day.isoformat(), "-v0", env=env)  # the next run completes the day
+
+    assert [r["status"] for r in _runs(url)] == ["failed", "completed"]
+    checked = _checked(env, day)
+    assert checked["problems"] == []
+    assert checked["rows"] == {day.isoformat(): ACCOUNTS}
+
+
+@pytest.mark.postgres
+def test_an_outage_longer_than_the_run_waits_ends_it_with_one_line_and_the_next_run_completes_the_day(
+    collection_cluster, collection_database
+):
+    server, url = collection_cluster, collection_database
+    env = _environment(url, redis=False)
+    day = local_today()
+    run = Child(
+        "tests.reliability.kill_collect", "--flush-accounts", "20", "--collect-batch", "10", "--slow", "0.1",
+        "--database-wait", "1", "--", "--date", day.isoformat(), env=env,
+    )  # fmt: skip
+    try:
+        run.wait_for("RUN ", timeout=30)
+        deadline = time.monotonic() + 30
+        while not any(r["accounts_succeeded"] >= 40 for r in _runs(url)):
+            assert run.process.poll() is None, run.output
+            assert time.monotonic() < deadline, run.output
+            time.sleep(0.05)
+        server.stop()
+        assert run.wait(timeout=30) == 1, run.output
+    finally:
+        run.kill()
+    last = run.lines[-1]
+    assert last.startswith("collect_metrics: the database could not be reached ("), run.output
+    assert last.endswith(
+        "the end of run 1 could not be recorded: it is shown as interrupted once the database is back"
+    )
+    assert "Traceback" not in run.output
+
+    # A run started while it is still down. (--skip-checks: Django's own system checks, which come
+    # first, ask PostgreSQL its version.)
+    refused = manage("collect_metrics", "--skip-checks", "--date", day.isoformat(), env=env, check=False)
+    assert refused.returncode == 1
+    assert refused.stderr.splitlines()[-1].startswith("collect_metrics: the database could not be reached (")
+    assert refused.stderr.splitlines()[-1].endswith("; nothing was collected")
+    assert "Traceback" not in refused.stderr
+
+    server.start()
+    time.sleep(1)  # the dead run's heartbeat is now older than SOCIALMETRICS_RUN_STALE_SECONDS
+
+    manage(
+        "collect_metrics", "--date", day.isoformat(), "-v0", env=env
+    )  # ends the dead run, completes the day
+
+    dead, after = _runs(url)
+    assert dead["status"] == "interrupted"
+    assert dead["message"].startswith("its process stopped sending heartbeats at ")
+    assert after["status"] == "completed"
+    checked = _checked(env, day)
+    assert checked["problems"] == []
+    assert checked["rows"] == {day.isoformat(): ACCOUNTS}

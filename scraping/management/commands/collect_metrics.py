@@ -23,7 +23,7 @@ from accounts.models import Account, Platform
 from scraping.collectors.base import platform_label
 from scraping.locks import LockUnavailable
 from scraping.models import CollectionRun, OutcomeStatus, RunMode, RunStatus
-from scraping.runner import LockHeld, RunOptions, collect
+from scraping.runner import DatabaseUnreachable, LockHeld, RunOptions, collect
 from scraping.runner import Progress as RunProgress
 from socialmetrics.dates import local_today
 
@@ -88,7 +88,7 @@ class Command(BaseCommand):
                 run = self._with_bar(run_options)
             else:
                 run = collect(options=run_options, on_progress=self._log_line())
-        except (LockHeld, LockUnavailable) as exc:
+        except (LockHeld, LockUnavailable, DatabaseUnreachable) as exc:
             self.stderr.write(f"collect_metrics: {exc}")
             sys.exit(1)
         except KeyboardInterrupt:
