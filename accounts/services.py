@@ -8,7 +8,7 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -162,6 +162,19 @@ def organizations_get_or_create(*, names: Iterable[str]) -> dict[str, Organizati
     return found
 
 
+#: PostgreSQL advisory lock key of account imports ("sm-acct" in ASCII).
+_IMPORT_LOCK_KEY = 0x736D2D61636374
+
+
+def _one_import_at_a_time() -> None:
+    """PostgreSQL: two imports naming the same new accounts at the same moment would both find them
+    missing and one would fail on the unique handle. Within the transaction, the second waits for the
+    first to commit and then finds them (SQLite already lets one writer at a time)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_IMPORT_LOCK_KEY])
+
+
 def accounts_import(*, entries: Iterable[Mapping]) -> AccountImportReport:
     """Create or update accounts from import entries; re-running the same list creates nothing.
 
@@ -185,6 +198,7 @@ def accounts_import(*, entries: Iterable[Mapping]) -> AccountImportReport:
         return report
 
     with transaction.atomic():
+        _one_import_at_a_time()
         orgs = organizations_get_or_create(names=[s.organization for s in specs.values()])
         existing = {
             (a.platform, a.handle.lower()): a
