@@ -12,7 +12,7 @@ from accounts.services import accounts_import, accounts_set_flags
 from snapshots.models import Source
 from snapshots.services import SnapshotRow, UpsertResult, snapshot_upsert_many
 
-from .simulation import is_missing, simulate_day
+from .simulation import is_glitch, is_missing, simulate_day
 
 DEMO_ORGANIZATIONS = (
     ("Department of Health", "healthdept"),
@@ -75,7 +75,8 @@ def demo_account_entries(*, count: int) -> Iterator[dict]:
 def simulated_rows(
     *, accounts: list[Account], start: dt.date, end: dt.date, skip_missing: bool = True
 ) -> Iterator[SnapshotRow]:
-    """Simulated snapshots of these accounts for every day from start to end (inclusive)."""
+    """Simulated snapshots of these accounts for every day from start to end (inclusive), with the
+    few missing days and wrong follower counts (`is_glitch`) real histories have."""
     days = [start + dt.timedelta(days=n) for n in range((end - start).days + 1)]
     for account in accounts:
         key = account.key
@@ -83,6 +84,8 @@ def simulated_rows(
             if skip_missing and is_missing(key, day):
                 continue
             values = simulate_day(key, account.platform, day)
+            if is_glitch(key, day):
+                values["followers"] //= 10
             yield SnapshotRow(account_id=account.pk, date=day, source=Source.SIMULATED, **values)
 
 

@@ -139,6 +139,18 @@ def is_missing(key: str, day: dt.date) -> bool:
     return (draw & 0xFFFF) / _U16 < MISSING_DAY_RATE
 
 
+#: The share of demo account-days whose follower count came back from the platform wrong (a tenth of
+#: the real one, as when a scraper loses a digit), as real data has now and then.
+GLITCH_DAY_RATE = 0.0015
+
+
+def is_glitch(key: str, day: dt.date) -> bool:
+    """Whether the demo history has a wrong follower count on this account-day (see GLITCH_DAY_RATE):
+    stored as read, it is flagged as an anomaly, and so is the next day's return to the real count."""
+    draw = _mix(_seed(key) ^ (day.toordinal() * 0x9FB21C651E98DF25) ^ 0x6A09)
+    return (draw & 0xFFFF) / _U16 < GLITCH_DAY_RATE
+
+
 #: Growth compounds for this many days either side of EPOCH, then levels off within a year, so no
 #: value outgrows what the database stores however far a --date goes (years 1 to 9999).
 _GROWTH_DAYS = 7300

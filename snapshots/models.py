@@ -61,6 +61,9 @@ class Snapshot(models.Model):
     source = models.CharField(max_length=12, choices=Source.choices, default=Source.MANUAL)
     precision = models.CharField(max_length=8, choices=Precision.choices, default=Precision.EXACT)
     collected_at = models.DateTimeField(default=timezone.now)
+    #: Why the day's follower count is implausible (`snapshots.anomalies`), or null when it is not.
+    #: Computed by the write services; the stored values themselves are never altered.
+    anomaly_reason = models.CharField(max_length=200, null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-date", "account_id"]
@@ -73,6 +76,10 @@ class Snapshot(models.Model):
         indexes = [
             # "All accounts on a date" and the grid's newest-first order.
             models.Index(fields=["-date", "account"], name="snapshot_date_account_idx"),
+            # /api/anomalies: the few flagged days, newest first.
+            models.Index(
+                fields=["-date"], condition=Q(anomaly_reason__isnull=False), name="snapshot_anomaly_date_idx"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -100,6 +107,8 @@ class AccountLatest(models.Model):
     views = models.BigIntegerField(null=True)
     engagement = models.BigIntegerField(null=True)
     precision = models.CharField(max_length=8, choices=Precision.choices, default=Precision.EXACT)
+    #: The latest day's anomaly (as on its snapshot), or null.
+    anomaly_reason = models.CharField(max_length=200, null=True, blank=True)
     followers_change_1d = models.BigIntegerField(null=True)
     followers_change_7d = models.BigIntegerField(null=True)
     followers_change_30d = models.BigIntegerField(null=True)
@@ -107,9 +116,10 @@ class AccountLatest(models.Model):
     followers_change_pct_7d = models.FloatField(null=True)
     followers_change_pct_30d = models.FloatField(null=True)
     #: The row's part of the /api/summary JSON object, pre-rendered by the write services:
-    #: ``"followers":N,"engagement":N,"posts":N,"date":"YYYY-MM-DD"``. With the remembered account
-    #: halves (`snapshots.selectors._SUMMARY_HEADS`) it buys the uncached 10,000-account summary
-    #: about 15 % (38-43 ms against 43-52 ms rendering every value per request, benchmark data).
+    #: ``"followers":N,"engagement":N,"posts":N,"date":"YYYY-MM-DD","anomaly":B,"anomaly_reason":S``.
+    #: With the remembered account halves (`snapshots.selectors._SUMMARY_HEADS`) it buys the
+    #: uncached 10,000-account summary about 15 % (38-43 ms against 43-52 ms rendering every value
+    #: per request, benchmark data).
     summary_json = models.TextField(default="", editable=False)
 
     class Meta:

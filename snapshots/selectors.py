@@ -1,5 +1,5 @@
 """Reads of snapshots and latest values: the summary, its totals, one account's history, the grid,
-the CSV export and the account list with latest values.
+the CSV export, the account list with latest values and the days flagged as anomalies.
 
 Every function here costs a fixed number of queries whatever the number of rows, reads each
 account's latest values from the maintained `AccountLatest` row (never by scanning snapshots), and
@@ -52,6 +52,7 @@ SUMMARY_COLUMNS = (
     "engagement",
     "posts",
     "date",
+    "anomaly_reason",
 )
 
 
@@ -109,7 +110,8 @@ def summary_body(*, queryset: QuerySet[AccountLatest]) -> bytes:
 
 
 def summary_rows(*, queryset: QuerySet[AccountLatest]) -> list[tuple]:
-    """One query: (platform, handle, org_name, followers, engagement, posts, date) by platform, handle."""
+    """One query: (platform, handle, org_name, followers, engagement, posts, date, anomaly_reason) by
+    platform, handle."""
     return list(queryset.order_by("account__platform", "account__handle").values_list(*SUMMARY_COLUMNS))
 
 
@@ -186,6 +188,8 @@ def history_series(
 ) -> dict[str, list]:
     """One query: the account's daily series, oldest first, with ``None`` on the days without a
     snapshot between its first and last day in the range (a chart shows a gap, not invented data).
+    ``anomaly`` says whether each day's follower count is flagged (`snapshots.anomalies`), and
+    ``anomaly_reason`` why (``None`` when it is not, and both ``None`` on the days without a snapshot).
 
     `expect` = (platform, lower-case handle) checks in the same query that the account still has
     them (a remembered id may have gone stale); AccountChanged if it has not."""
@@ -198,8 +202,13 @@ def history_series(
         queryset = queryset.filter(date__gte=date_from)
     if date_to is not None:
         queryset = queryset.filter(date__lte=date_to)
-    rows = list(queryset.order_by("date").values_list("date", *HISTORY_SERIES))
-    series: dict[str, list] = {"dates": [], **{name: [] for name in HISTORY_SERIES}}
+    rows = list(queryset.order_by("date").values_list("date", *HISTORY_SERIES, "anomaly_reason"))
+    series: dict[str, list] = {
+        "dates": [],
+        **{name: [] for name in HISTORY_SERIES},
+        "anomaly": [],
+        "anomaly_reason": [],
+    }
     if not rows:
         if expect is not None and account_id_by_handle(platform=expect[0], handle=expect[1]) != account_id:
             raise AccountChanged
@@ -207,14 +216,20 @@ def history_series(
     first = rows[0][0]
     days = (rows[-1][0] - first).days + 1
     if days != len(rows):  # gaps: a row of None on each missing day
-        filled: list[tuple] = [(None,) * (len(HISTORY_SERIES) + 1)] * days
+        filled: list[tuple] = [(None,) * (len(HISTORY_SERIES) + 2)] * days
         for row in rows:
             filled[(row[0] - first).days] = row
         rows = filled
     one_day = dt.timedelta(days=1)
     series["dates"] = [(first + one_day * i).isoformat() for i in range(days)]
-    for name, column in zip(HISTORY_SERIES, list(zip(*rows, strict=True))[1:], strict=True):
+    columns = list(zip(*rows, strict=True))
+    for name, column in zip(HISTORY_SERIES, columns[1:-1], strict=True):
         series[name] = list(column)
+    reasons = columns[-1]
+    series["anomaly"] = [
+        None if d is None else r is not None for d, r in zip(columns[0], reasons, strict=True)
+    ]
+    series["anomaly_reason"] = list(reasons)
     return series
 
 
@@ -245,7 +260,10 @@ GRID_COLUMNS = (
     "likes",
     "comments",
     "shares",
+    "anomaly_reason",
 )
+#: The grid's columns the CSV export has (not the anomaly flag: a file to import back, values only).
+EXPORT_COLUMNS = GRID_COLUMNS[:-1]
 #: Newest date first, then platform, then handle: unique per row, so pages never overlap.
 GRID_DEFAULT_ORDER = ("-date", "account__platform", "account__handle")
 _IN_DATE_ORDER = ("account__platform", "account__handle")
@@ -382,7 +400,7 @@ def _rows_from_dates(
 
 def grid_page(*, queryset: QuerySet[Snapshot], offset: int, limit: int) -> GridPage:
     """A page of (platform, handle, org_name, date, followers, engagement, posts, likes, comments,
-    shares) rows in the queryset's order, and the exact total.
+    shares, anomaly_reason) rows in the queryset's order, and the exact total.
 
     Default order: the per-date counts (unfiltered: one query over the maintained counts; filtered:
     from the cache, or one query once per generation), then one query per date the page spans (at
@@ -464,7 +482,7 @@ def _export_rows(queryset: QuerySet[Snapshot]) -> QuerySet:
         _platform=F("account__platform"),
         _handle=_neutralised("account__handle"),
         _org=_neutralised("account__organization__name"),
-    ).values_list("_platform", "_handle", "_org", *GRID_COLUMNS[3:])
+    ).values_list("_platform", "_handle", "_org", *EXPORT_COLUMNS[3:])
 
 
 def grid_export_csv_copy(*, queryset: QuerySet[Snapshot]) -> Iterator[bytes] | None:
@@ -555,3 +573,30 @@ def account_page(*, queryset: QuerySet[Account], offset: int, limit: int) -> lis
 def account_detail(*, account_id: int) -> AccountRow | None:
     rows = _account_rows(Account.objects.filter(pk=account_id))
     return rows[0] if rows else None
+
+
+# --- Days flagged as anomalies --------------------------------------------------------------------
+
+ANOMALY_COLUMNS = (
+    "account__platform",
+    "account__handle",
+    "account__organization__name",
+    "date",
+    "followers",
+    "anomaly_reason",
+)
+
+
+def anomaly_queryset(*, since: dt.date) -> QuerySet[Snapshot]:
+    """The days flagged as anomalies (`snapshots.anomalies`) from `since` on, newest first, then
+    platform, then handle. Read through their partial index: the flagged days only."""
+    return Snapshot.objects.filter(anomaly_reason__isnull=False, date__gte=since).order_by(
+        *GRID_DEFAULT_ORDER
+    )
+
+
+def anomaly_page(*, queryset: QuerySet[Snapshot], offset: int, limit: int) -> tuple[int, list[tuple]]:
+    """Two queries: how many days the queryset has, and a page of them as ANOMALY_COLUMNS tuples."""
+    total = queryset.count()
+    rows = list(queryset.values_list(*ANOMALY_COLUMNS)[offset : offset + limit]) if offset < total else []
+    return total, rows

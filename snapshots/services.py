@@ -4,11 +4,16 @@
 twice never duplicates a row; it refreshes the maintained latest row of the accounts whose latest
 values or growth the write can change (not those of a backfill far behind an account's latest day)
 in the same transaction, and invalidates the caches once per batch.
+
+Every write also recomputes, in its transaction and in one statement per batch, the anomaly flags
+of the days it can change (`snapshots.anomalies`): the days written and the following
+`anomalies.REACH_DAYS` days. Flags only mark days; no stored value is ever changed by them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
@@ -16,13 +21,14 @@ from itertools import islice
 from typing import TYPE_CHECKING
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Max
+from django.db.models import Max, Min
 from django.utils import timezone
 
 from accounts.models import Account
 from socialmetrics import cache as generations
 from socialmetrics.dates import local_today
 
+from . import anomalies
 from .models import METRIC_FIELDS, AccountLatest, Precision, Snapshot, Source
 
 if TYPE_CHECKING:
@@ -34,6 +40,8 @@ GROWTH_PERIODS = (1, 7, 30)
 #: A day written more than this many days before an account's latest day changes nothing on its
 #: latest row: neither the latest values nor the earlier days its growth compares with.
 LATEST_REACH_DAYS = max(GROWTH_PERIODS) + GROWTH_TOLERANCE_DAYS
+# The latest row carries its day's anomaly flag: a write that can change that flag refreshes it.
+assert anomalies.REACH_DAYS <= LATEST_REACH_DAYS
 DEFAULT_BATCH_SIZE = 2000
 _ID_CHUNK = 500
 
@@ -84,15 +92,26 @@ class UpsertResult:
     unchanged: int = 0
     #: Accounts with a row created or changed.
     account_ids: set[int] = field(default_factory=set)
-    #: Those of them whose latest row the write may change (see `latest_reached`).
+    #: Those of them whose latest row the write may change (see `_latest_reached`).
     latest_stale: set[int] = field(default_factory=set)
+    #: Account -> [first, last] day of its rows created or changed: where their anomaly flags are
+    #: recomputed ...
+    written: dict[int, list[dt.date]] = field(default_factory=dict)
+    #: ... but for these accounts, whose one day written is known to need no flag from their latest
+    #: row before the write (`anomalies.settled_by_latest`; a collection's day, mostly).
+    settled: set[int] = field(default_factory=set)
 
     def __iadd__(self, other: UpsertResult) -> UpsertResult:
+        # An account written by two batches of a call wrote more than one day, or one day twice.
+        self.settled = (self.settled - other.written.keys()) | (other.settled - self.written.keys())
         self.created += other.created
         self.updated += other.updated
         self.unchanged += other.unchanged
         self.account_ids |= other.account_ids
         self.latest_stale |= other.latest_stale
+        for account_id, (first, last) in other.written.items():
+            _widen(self.written, account_id, first)
+            _widen(self.written, account_id, last)
         return self
 
 
@@ -125,7 +144,7 @@ def snapshot_upsert_many(
         for batch in _batched(rows, batch_size):
             result += _upsert_batch(batch, refresh=False)
         if result.account_ids:
-            latest_refresh(account_ids=result.latest_stale)
+            _refresh_derived(result)
             generations.invalidate_data(result.account_ids)
     return result
 
@@ -186,22 +205,25 @@ _PG_ARRAYS = (
     f"%(date)s::date[], {', '.join(f'%({n})s::bigint[]' for n in METRIC_FIELDS)}, %(source)s::text[], "
     f"%(precision)s::text[]) AS u({', '.join(_ROW_COLUMNS)})) AS t"
 )
-#: What a batch's statement returns: one row per account written (created or changed), not per row,
-#: with whether its latest row may change (see `latest_reached`).
+#: What a batch's statement returns: one row per account written (created or changed), not per row:
+#: its rows created and written, whether its latest row may change (see `_latest_reached`), its
+#: first and last day written, the follower count written (that of its one day, if one), and its
+#: latest row's day and follower count before the write (see `anomalies.settled_by_latest`).
 _PG_PER_ACCOUNT = (
-    f"SELECT g.account_id, g.created, g.written, NOT EXISTS (SELECT 1 FROM {AccountLatest._meta.db_table} l "
-    f"WHERE l.account_id = g.account_id AND l.date > g.newest + {LATEST_REACH_DAYS}) "
-    "FROM (SELECT account_id, max(date) AS newest, count(*) FILTER (WHERE created) AS created, "
-    "count(*) AS written FROM w GROUP BY account_id) g"
+    f"SELECT g.account_id, g.created, g.written, l.date IS NULL OR l.date <= g.newest + {LATEST_REACH_DAYS}, "
+    "g.oldest, g.newest, g.followers, l.date, l.followers "
+    "FROM (SELECT account_id, min(date) AS oldest, max(date) AS newest, max(followers) AS followers, "
+    "count(*) FILTER (WHERE created) AS created, count(*) AS written FROM w GROUP BY account_id) g "
+    f"LEFT JOIN {AccountLatest._meta.db_table} l ON l.account_id = g.account_id"
 )
 #: Per account of a bulk batch (its first and last day in the batch): whether any of its days in
-#: that range is stored already (one index range scan, not one look-up per row), and whether its
-#: latest row may change (as `_PG_PER_ACCOUNT` answers it).
+#: that range is stored already (one index range scan, not one look-up per row), whether its
+#: latest row may change, and that row's day and follower count (as `_PG_PER_ACCOUNT` answers them).
 _PG_BATCH_ACCOUNTS = (
     f"SELECT r.account_id, EXISTS (SELECT 1 FROM {_TABLE} s WHERE s.account_id = r.account_id "
-    f"AND s.date BETWEEN r.first AND r.last), NOT EXISTS (SELECT 1 FROM {AccountLatest._meta.db_table} l "
-    f"WHERE l.account_id = r.account_id AND l.date > r.last + {LATEST_REACH_DAYS}) "
-    "FROM unnest(%s::bigint[], %s::date[], %s::date[]) AS r(account_id, first, last)"
+    f"AND s.date BETWEEN r.first AND r.last), l.date IS NULL OR l.date <= r.last + {LATEST_REACH_DAYS}, "
+    "l.date, l.followers FROM unnest(%s::bigint[], %s::date[], %s::date[]) AS r(account_id, first, last) "
+    f"LEFT JOIN {AccountLatest._meta.db_table} l ON l.account_id = r.account_id"
 )
 
 
@@ -216,13 +238,13 @@ def _pg_split_upsert(source: str) -> str:
         f"WITH t AS NOT MATERIALIZED (SELECT * FROM {source}), "
         f"changed AS (UPDATE {_TABLE} s SET {assignments.format(now='t.collected_at')} FROM t "
         f"WHERE s.account_id = t.account_id AND s.date = t.date AND ({stored}) IS DISTINCT FROM ({wanted}) "
-        f"RETURNING s.account_id, s.date), "
+        f"RETURNING s.account_id, s.date, s.followers), "
         f"added AS (INSERT INTO {_TABLE} ({', '.join(_WRITE_COLUMNS)}) "
         f"SELECT {', '.join(f't.{c}' for c in _WRITE_COLUMNS)} FROM t WHERE NOT EXISTS "
         f"(SELECT 1 FROM {_TABLE} s WHERE s.account_id = t.account_id AND s.date = t.date) "
-        f"RETURNING account_id, date), "
-        f"w AS (SELECT account_id, date, false AS created FROM changed "
-        f"UNION ALL SELECT account_id, date, true FROM added) {_PG_PER_ACCOUNT}"
+        f"RETURNING account_id, date, followers), "
+        f"w AS (SELECT account_id, date, followers, false AS created FROM changed "
+        f"UNION ALL SELECT account_id, date, followers, true FROM added) {_PG_PER_ACCOUNT}"
     )
 
 
@@ -231,7 +253,7 @@ def _pg_conflict_upsert(source: str) -> str:
         "WITH w AS ("
         + _upsert_sql(
             values_clause=f"SELECT {', '.join(f't.{c}' for c in _WRITE_COLUMNS)} FROM {source}",
-            returning="RETURNING account_id, date, (xmax = 0) AS created",
+            returning="RETURNING account_id, date, followers, (xmax = 0) AS created",
         )
         + f") {_PG_PER_ACCOUNT}"
     )
@@ -270,7 +292,7 @@ def _upsert_batch(batch: list[SnapshotRow], *, refresh: bool = True) -> UpsertRe
         else:
             result = _upsert_generic(incoming)
         if refresh and result.account_ids:
-            latest_refresh(account_ids=result.latest_stale)
+            _refresh_derived(result)
             generations.invalidate_data(result.account_ids)
     return result
 
@@ -282,8 +304,10 @@ def _upsert_postgresql(rows: list[SnapshotRow]) -> UpsertResult:
     now = timezone.now()
     if len(rows) >= COPY_FROM_ROWS:
         ranges: dict[int, list[dt.date]] = {}
+        followers: dict[int, int | None] = {}
         for r in rows:
             _widen(ranges, r.account_id, r.date)
+            followers[r.account_id] = r.followers
 
         def write(copy) -> None:
             write_row = copy.write_row
@@ -293,7 +317,7 @@ def _upsert_postgresql(rows: list[SnapshotRow]) -> UpsertResult:
                      r.shares, r.views, r.source, r.precision, now)
                 )  # fmt: skip
 
-        return _pg_bulk_upsert(write=write, ranges=ranges, rows=len(rows))
+        return _pg_bulk_upsert(write=write, ranges=ranges, rows=len(rows), followers=followers)
     params: dict[str, object] = {"now": now}
     params["account_id"] = [r.account_id for r in rows]
     params["date"] = [r.date for r in rows]
@@ -302,6 +326,18 @@ def _upsert_postgresql(rows: list[SnapshotRow]) -> UpsertResult:
     with connection.cursor() as cursor:
         cursor.execute(_PG_CONFLICT_ARRAYS, params)
         return _per_account_result(cursor.fetchall(), rows=len(rows))
+
+
+def _settled(
+    span: Sequence[dt.date | str],
+    followers: int | None,
+    latest_day: dt.date | None,
+    latest_followers: int | None,
+) -> bool:
+    """`anomalies.settled_by_latest` for an account that wrote the days `span` (one day or more)."""
+    return span[0] == span[-1] and anomalies.settled_by_latest(
+        day=_day(span[0]), followers=followers, latest_day=latest_day, latest_followers=latest_followers
+    )
 
 
 def _widen(ranges: dict[int, list], account_id: int, day: dt.date | str) -> None:
@@ -316,10 +352,15 @@ def _widen(ranges: dict[int, list], account_id: int, day: dt.date | str) -> None
 
 
 def _pg_bulk_upsert(
-    *, write: Callable[[Copy], None], ranges: Mapping[int, Sequence[dt.date | str]], rows: int
+    *,
+    write: Callable[[Copy], None],
+    ranges: Mapping[int, Sequence[dt.date | str]],
+    rows: int,
+    followers: Mapping[int, int | None] | None = None,
 ) -> UpsertResult:
     """Upsert a large batch whose rows `write` gives to a COPY (in `_COPY_COLUMNS`' order); `ranges`
-    gives each account's first and last day in it, and `rows` their number (one per account-day).
+    gives each account's first and last day in it, and `rows` their number (one per account-day);
+    `followers`, if known, each account's follower count written on its last day.
 
     A batch none of whose account-days is stored yet (new history, as most imports and backfills
     bring) is copied straight into the snapshot table: the fastest way in, with no look-up per row.
@@ -331,7 +372,7 @@ def _pg_bulk_upsert(
     with connection.cursor() as cursor:
         cursor.execute(_PG_BATCH_ACCOUNTS, [ids, firsts, lasts])
         accounts = cursor.fetchall()
-        if not any(stored for _, stored, _ in accounts):
+        if not any(stored for _, stored, *_ in accounts):
             try:
                 with (
                     transaction.atomic(),
@@ -345,7 +386,15 @@ def _pg_bulk_upsert(
                 return UpsertResult(
                     created=rows,
                     account_ids=set(ids),
-                    latest_stale={account_id for account_id, _, reached in accounts if reached},
+                    latest_stale={account_id for account_id, _, reached, *_ in accounts if reached},
+                    written={account_id: [_day(d) for d in ranges[account_id]] for account_id in ids},
+                    settled=set()
+                    if followers is None
+                    else {
+                        account_id
+                        for account_id, _, _, latest_day, latest_followers in accounts
+                        if _settled(ranges[account_id], followers[account_id], latest_day, latest_followers)
+                    },
                 )
         cursor.execute(_PG_STAGE_CREATE)
         cursor.execute(f"TRUNCATE {_STAGE}")
@@ -367,11 +416,17 @@ def _pg_bulk_upsert(
 def _per_account_result(per_account: list[tuple], *, rows: int) -> UpsertResult:
     """The result of a batch of `rows` rows from `_PG_PER_ACCOUNT`'s answer."""
     result = UpsertResult(
-        account_ids={account_id for account_id, _, _, _ in per_account},
-        latest_stale={account_id for account_id, _, _, stale in per_account if stale},
+        account_ids={account_id for account_id, *_ in per_account},
+        latest_stale={account_id for account_id, _, _, stale, *_ in per_account if stale},
+        written={account_id: [first, last] for account_id, _, _, _, first, last, *_ in per_account},
+        settled={
+            account_id
+            for account_id, _, _, _, first, last, followers, latest_day, latest_followers in per_account
+            if _settled((first, last), followers, latest_day, latest_followers)
+        },
     )
-    written = sum(n for _, _, n, _ in per_account)
-    result.created = sum(n for _, n, _, _ in per_account)
+    written = sum(n for _, _, n, *_ in per_account)
+    result.created = sum(n for _, n, *_ in per_account)
     result.updated = written - result.created
     result.unchanged = rows - written
     return result
@@ -390,7 +445,7 @@ def _upsert_generic(incoming: dict[tuple[int, dt.date], SnapshotRow]) -> UpsertR
     }
     now = timezone.now()
     params = []
-    newest: dict[int, dt.date] = {}
+    followers: dict[int, int | None] = {}  # as stored after the write, on the account's last day written
     for key, row in incoming.items():
         new = (*(getattr(row, n) for n in METRIC_FIELDS), row.source, row.precision)
         old = stored.get(key)
@@ -403,11 +458,17 @@ def _upsert_generic(incoming: dict[tuple[int, dt.date], SnapshotRow]) -> UpsertR
         else:
             result.created += 1
         params.append((row.account_id, row.date, *new, now))
-        if row.account_id not in newest or row.date > newest[row.account_id]:
-            newest[row.account_id] = row.date
+        _widen(result.written, row.account_id, row.date)
+        followers[row.account_id] = row.followers if row.followers is not None else (old or new)[0]
     if params:
-        result.account_ids = set(newest)
-        result.latest_stale = latest_reached(written=newest)
+        result.account_ids = set(result.written)
+        latest = _latest_before(account_ids=result.account_ids)
+        result.latest_stale = _latest_reached(written=result.written, latest=latest)
+        result.settled = {
+            account_id
+            for account_id, span in result.written.items()
+            if _settled(span, followers[account_id], *latest.get(account_id, (None, None)))
+        }
         with connection.cursor() as cursor:
             cursor.executemany(_GENERIC_UPSERT, params)
     return result
@@ -418,16 +479,22 @@ def snapshot_save(*, snapshot: Snapshot) -> Snapshot:
     account it was moved from, if any. A day outside the allowed window raises
     SnapshotDateOutOfRange before anything is written."""
     snapshot_date_check(day=snapshot.date)
+    if snapshot.followers is None:  # a day without a follower count is never an anomaly
+        snapshot.anomaly_reason = None
     with transaction.atomic():
-        moved_from = (
-            Snapshot.objects.filter(pk=snapshot.pk).values_list("account_id", flat=True).first()
+        before = (
+            Snapshot.objects.filter(pk=snapshot.pk).values_list("account_id", "date").first()
             if snapshot.pk
             else None
         )
         snapshot.save()
-        account_ids = {snapshot.account_id} | ({moved_from} if moved_from else set())
-        latest_refresh(account_ids=account_ids)
-        generations.invalidate_data(account_ids)
+        days: dict[int, list[dt.date]] = {snapshot.account_id: [snapshot.date, snapshot.date]}
+        if before:  # the day it was on, which it may have left
+            _widen(days, *before)
+        anomalies_refresh(days=days)
+        latest_refresh(account_ids=days)
+        generations.invalidate_data(days)
+    snapshot.refresh_from_db(fields=["anomaly_reason"])  # as the recomputation left it
     return snapshot
 
 
@@ -435,14 +502,137 @@ def snapshot_delete_many(*, snapshots) -> int:
     """Delete snapshots (a queryset) and refresh the latest rows of their accounts.
 
     One DELETE statement whatever the number of rows (nothing depends on a snapshot, so no object
-    needs loading), then one latest-row refresh and one invalidation for the accounts touched.
+    needs loading), then one recomputation of the anomaly flags after the days deleted, one
+    latest-row refresh and one invalidation for the accounts touched.
     """
     with transaction.atomic():
-        account_ids = set(snapshots.order_by().values_list("account_id", flat=True).distinct())
+        days = {
+            account_id: [first, last]
+            for account_id, first, last in snapshots.order_by()
+            .values("account_id")
+            .annotate(first=Min("date"), last=Max("date"))
+            .values_list("account_id", "first", "last")
+        }
         deleted = snapshots.order_by()._raw_delete(snapshots.db)
-        latest_refresh(account_ids=account_ids)
-        generations.invalidate_data(account_ids)
+        anomalies_refresh(days=days)
+        latest_refresh(account_ids=days)
+        generations.invalidate_data(days)
     return deleted
+
+
+# --- Anomaly flags ---------------------------------------------------------------------------------
+
+_ANOMALY_CHUNK = 5000
+_ANOMALY_SQL = {vendor: anomalies.refresh_sql(vendor=vendor) for vendor in ("postgresql", "sqlite")}
+#: From this many accounts the statement's estimated cost passes PostgreSQL's threshold for JIT
+#: compilation, which takes longer than it saves on index look-ups: it is turned off for it.
+_ANOMALY_NO_JIT_FROM = 1000
+_PG_JIT_OFF = "SELECT current_setting('jit'), set_config('jit', 'off', true)"
+_PG_JIT_RESTORE = "SELECT set_config('jit', %s, true)"
+
+
+def _day(value: dt.date | str) -> dt.date:
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(value)
+
+
+def _shifted(day: dt.date, days: int) -> dt.date:
+    """`day` moved by `days`, kept within the calendar (a write on 9999-12-31 still works)."""
+    try:
+        return day + dt.timedelta(days=days)
+    except OverflowError:
+        return dt.date.max
+
+
+def anomalies_refresh(*, days: Mapping[int, Sequence[dt.date | str]]) -> int:
+    """Recompute the anomaly flags a write to these days can change (account -> [first, last] day
+    written or deleted): those days and the `anomalies.REACH_DAYS` days after them. Call inside the
+    write's transaction. One statement per 5,000 accounts; only rows whose flag changes are
+    written. Returns their number."""
+    if not days:
+        return 0
+    sql = _ANOMALY_SQL[connection.vendor]
+    ids = sorted(days)
+    changed = 0
+    with connection.cursor() as cursor:
+        for start in range(0, len(ids), _ANOMALY_CHUNK):
+            chunk = ids[start : start + _ANOMALY_CHUNK]
+            flag_from = [_day(days[a][0]) for a in chunk]
+            flag_to = [_shifted(_day(days[a][-1]), anomalies.REACH_DAYS) for a in chunk]
+            if connection.vendor == "postgresql":
+                no_jit = len(chunk) >= _ANOMALY_NO_JIT_FROM
+                if no_jit:
+                    cursor.execute(_PG_JIT_OFF)
+                    jit = cursor.fetchone()[0]
+                cursor.execute(sql, [chunk, flag_from, flag_to])
+                changed += max(cursor.rowcount, 0)
+                if no_jit:
+                    cursor.execute(_PG_JIT_RESTORE, [jit])
+            else:
+                ranges = [
+                    [a, first.isoformat(), last.isoformat()]
+                    for a, first, last in zip(chunk, flag_from, flag_to, strict=True)
+                ]
+                cursor.execute(sql, [json.dumps(ranges)])
+                changed += max(cursor.rowcount, 0)
+    return changed
+
+
+def _refresh_derived(result: UpsertResult) -> None:
+    """The anomaly flags and the latest rows an upsert changed (inside its transaction): the flags of
+    the days it wrote first (but those of `result.settled`), so the latest rows copy them."""
+    anomalies_refresh(days={a: span for a, span in result.written.items() if a not in result.settled})
+    latest_refresh(account_ids=result.latest_stale)
+
+
+@dataclass
+class AnomalyRebuild:
+    accounts: int = 0
+    #: Days whose flag was (or, in a dry run, would be) set, changed or cleared.
+    changed: int = 0
+
+
+def anomalies_rebuild_all(
+    *,
+    chunk_size: int = 1000,
+    dry_run: bool = False,
+    on_chunk: Callable[[AnomalyRebuild, int], None] | None = None,
+) -> AnomalyRebuild:
+    """Recompute every account's anomaly flags over its whole history, then its latest row (which
+    carries its latest day's flag), a transaction per chunk of accounts. A dry run counts the
+    flags that would change and rolls every chunk back. `on_chunk(progress, total accounts)` is
+    called after each chunk."""
+    account_ids = list(Account.objects.order_by("pk").values_list("pk", flat=True))
+    progress = AnomalyRebuild()
+    # Days without a follower count are never flagged (the write services keep them so); a flag
+    # set on one behind their back goes (a read of the few flagged rows, by their partial index).
+    with transaction.atomic():
+        progress.changed += Snapshot.objects.filter(
+            anomaly_reason__isnull=False, followers__isnull=True
+        ).update(anomaly_reason=None)
+        if dry_run:
+            transaction.set_rollback(True)
+    for start in range(0, len(account_ids), chunk_size):
+        chunk = account_ids[start : start + chunk_size]
+        with transaction.atomic():
+            spans = {
+                account_id: [first, last]
+                for account_id, first, last in Snapshot.objects.filter(account_id__in=chunk)
+                .order_by()
+                .values("account_id")
+                .annotate(first=Min("date"), last=Max("date"))
+                .values_list("account_id", "first", "last")
+            }
+            progress.changed += anomalies_refresh(days=spans)
+            if dry_run:
+                transaction.set_rollback(True)
+            else:
+                latest_refresh(account_ids=spans)
+        progress.accounts += len(chunk)
+        if on_chunk is not None:
+            on_chunk(progress, len(account_ids))
+    if not dry_run:
+        generations.invalidate_data(account_ids)
+    return progress
 
 
 # --- The maintained latest row --------------------------------------------------------------------
@@ -488,7 +678,7 @@ def latest_compute(*, account_ids: Iterable[int]) -> dict[int, AccountLatest]:
             s.account_id: s
             for s in Snapshot.objects.filter(
                 account_id__in=list(latest_dates), date__in=set(latest_dates.values())
-            ).only("account_id", "date", "precision", "engagement", *METRIC_FIELDS)
+            ).only("account_id", "date", "precision", "engagement", "anomaly_reason", *METRIC_FIELDS)
             if latest_dates[s.account_id] == s.date
         }
         lookback: set[dt.date] = set()
@@ -508,6 +698,7 @@ def latest_compute(*, account_ids: Iterable[int]) -> dict[int, AccountLatest]:
                 date=snap.date,
                 precision=snap.precision,
                 engagement=snap.engagement,
+                anomaly_reason=snap.anomaly_reason,
                 **{name: getattr(snap, name) for name in METRIC_FIELDS},
             )
             for period in GROWTH_PERIODS:
@@ -521,7 +712,11 @@ def latest_compute(*, account_ids: Iterable[int]) -> dict[int, AccountLatest]:
                 setattr(row, f"followers_change_{period}d", change)
                 setattr(row, f"followers_change_pct_{period}d", pct)
             row.summary_json = summary_fragment(
-                followers=row.followers, engagement=row.engagement, posts=row.posts, day=row.date
+                followers=row.followers,
+                engagement=row.engagement,
+                posts=row.posts,
+                day=row.date,
+                anomaly_reason=row.anomaly_reason,
             )
             result[account_id] = row
     return result
@@ -532,12 +727,22 @@ def _json_int(value: int | None) -> str:
 
 
 def summary_fragment(
-    *, followers: int | None, engagement: int | None, posts: int | None, day: dt.date
+    *,
+    followers: int | None,
+    engagement: int | None,
+    posts: int | None,
+    day: dt.date,
+    anomaly_reason: str | None = None,
 ) -> str:
     """The snapshot half of an account's /api/summary object, kept pre-rendered on its latest row."""
+    anomaly = (
+        'false,"anomaly_reason":null'
+        if anomaly_reason is None
+        else f'true,"anomaly_reason":{json.dumps(anomaly_reason, ensure_ascii=False)}'
+    )
     return (
         f'"followers":{_json_int(followers)},"engagement":{_json_int(engagement)},'
-        f'"posts":{_json_int(posts)},"date":"{day.isoformat()}"'
+        f'"posts":{_json_int(posts)},"date":"{day.isoformat()}","anomaly":{anomaly}'
     )
 
 
@@ -573,20 +778,25 @@ def latest_refresh(*, account_ids: Iterable[int]) -> None:
         AccountLatest.objects.filter(account_id__in=gone).delete()
 
 
-def latest_reached(*, written: Mapping[int, dt.date]) -> set[int]:
-    """Of the accounts written (account -> the newest day written), those whose latest row the write
-    may change: the accounts without one, and those whose latest day is at most LATEST_REACH_DAYS
-    after the day written. (On PostgreSQL the upsert statement answers this itself.)"""
-    reach = dt.timedelta(days=LATEST_REACH_DAYS)
-    reached = set(written)
-    ids = sorted(written)
+def _latest_before(*, account_ids: Iterable[int]) -> dict[int, tuple[dt.date, int | None]]:
+    """Account -> (latest day, its follower count) as the latest rows say (before a write refreshes
+    them). (On PostgreSQL the upsert statement reads them itself.)"""
+    ids = sorted(account_ids)
+    latest: dict[int, tuple[dt.date, int | None]] = {}
     for start in range(0, len(ids), _ID_CHUNK):
-        for account_id, day in AccountLatest.objects.filter(
+        for account_id, day, followers in AccountLatest.objects.filter(
             account_id__in=ids[start : start + _ID_CHUNK]
-        ).values_list("account_id", "date"):
-            if day - written[account_id] > reach:
-                reached.discard(account_id)
-    return reached
+        ).values_list("account_id", "date", "followers"):
+            latest[account_id] = (day, followers)
+    return latest
+
+
+def _latest_reached(*, written: Mapping[int, Sequence[dt.date]], latest: Mapping[int, tuple]) -> set[int]:
+    """Of the accounts written (account -> [first, last] day written), those whose latest row the
+    write may change: the accounts without one, and those whose latest day is at most
+    LATEST_REACH_DAYS after the last day written."""
+    reach = dt.timedelta(days=LATEST_REACH_DAYS)
+    return {a for a, span in written.items() if a not in latest or latest[a][0] - span[-1] <= reach}
 
 
 def _pg_base(period: int) -> str:
@@ -611,7 +821,7 @@ def _pg_pct(period: int) -> str:
 
 _LATEST_TABLE = AccountLatest._meta.db_table
 _PG_LATEST_COLUMNS = [
-    "account_id", "date", *METRIC_FIELDS, "engagement", "precision",
+    "account_id", "date", *METRIC_FIELDS, "engagement", "precision", "anomaly_reason",
     *(f"followers_change_{p}d" for p in GROWTH_PERIODS),
     *(f"followers_change_pct_{p}d" for p in GROWTH_PERIODS),
     "summary_json",
@@ -626,11 +836,14 @@ _PG_LATEST_REFRESH = (
     # What each account's row should be; a null date where the account has no snapshot left.
     f"WITH c ({', '.join(_PG_LATEST_COLUMNS)}) AS MATERIALIZED ("
     f"SELECT a.id, l.date, {', '.join(f'l.{n}' for n in METRIC_FIELDS)}, l.engagement, l.precision, "
+    "l.anomaly_reason, "
     f"{', '.join(_pg_change(p) for p in GROWTH_PERIODS)}, "
     f"{', '.join(_pg_pct(p) for p in GROWTH_PERIODS)}, "
     f"""concat('"followers":', {_json_number_sql("followers")}, ',"engagement":', """
     f"""{_json_number_sql("engagement")}, ',"posts":', {_json_number_sql("posts")}, """
-    f"""',"date":"', to_char(l.date, 'YYYY-MM-DD'), '"') """
+    f"""',"date":"', to_char(l.date, 'YYYY-MM-DD'), '","anomaly":', """
+    """CASE WHEN l.anomaly_reason IS NULL THEN 'false,"anomaly_reason":null' """
+    """ELSE 'true,"anomaly_reason":' || to_json(l.anomaly_reason)::text END) """
     f"FROM unnest(%s::bigint[]) AS a(id) "
     f"LEFT JOIN LATERAL (SELECT * FROM {_TABLE} s WHERE s.account_id = a.id "
     f"ORDER BY s.date DESC LIMIT 1) l ON true "
@@ -711,7 +924,7 @@ def snapshot_upsert_staged(*, batches: Iterable[StagedBatch]) -> StagedResult:
             result += batch_result
             result.unmatched += batch_result.unmatched
         if result.account_ids:
-            latest_refresh(account_ids=result.latest_stale)
+            _refresh_derived(result)
             generations.invalidate_data(result.account_ids)
     result.unmatched.sort()
     return result

@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from rest_framework.routers import SimpleRouter
 
 from snapshots.api.accounts import AccountViewSet
+from snapshots.api.anomalies import AnomalyListView
 from snapshots.api.upload import BulkUploadView, UploadView
 from snapshots.api.views import DownloadView, GridView, HistoryView, SummaryTotalsView, SummaryView
 from socialmetrics import pages
@@ -32,6 +33,7 @@ api_urlpatterns = [
         r"^api/history/(?P<platform>[^/]+)/(?P<handle>.+?)/?$", HistoryView.as_view(), name="api-history"
     ),
     re_path(r"^api/grid/?$", GridView.as_view(), name="api-grid"),
+    re_path(r"^api/anomalies/?$", AnomalyListView.as_view(), name="api-anomalies"),
     re_path(r"^api/download/?$", DownloadView.as_view(), name="api-download"),
     re_path(r"^api/upload-bulk/?$", BulkUploadView.as_view(), name="api-upload-bulk"),
     re_path(r"^api/cache/?$", CacheView.as_view(), name="api-cache"),

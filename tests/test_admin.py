@@ -113,6 +113,36 @@ def test_editing_a_snapshot_in_the_admin_keeps_the_latest_row_right(staff_client
     assert AccountLatest.objects.get(account=account).date == local_today() - dt.timedelta(days=1)
 
 
+@pytest.mark.parametrize(
+    ("field", "value", "allowed"),
+    [
+        ("followers", -5, False),
+        ("followers", 10_000_000_001, False),
+        ("views", 10**15, True),
+        ("likes", 0, True),
+    ],
+)
+def test_an_impossible_count_is_refused_in_the_admin_with_the_reason(staff_client, field, value, allowed):
+    account = make_data(1, 1)[0]
+    snapshot = Snapshot.objects.get(account=account)
+    url = reverse("admin:snapshots_snapshot_change", args=[snapshot.pk])
+    data = {
+        "account": account.pk,
+        "date": snapshot.date.isoformat(),
+        "source": "manual",
+        "precision": "exact",
+    }
+    response = staff_client.post(url, {**data, field: value})
+    snapshot.refresh_from_db()
+    if allowed:
+        assert response.status_code == 302
+        assert getattr(snapshot, field) == value
+    else:
+        assert response.status_code == 200
+        assert "Expected a whole number from 0 to 10,000,000,000." in response.content.decode()
+        assert getattr(snapshot, field) != value
+
+
 def test_search_and_filters_work(staff_client):
     make_data(5, 1)
     url = reverse("admin:accounts_account_changelist")

@@ -26,6 +26,12 @@ class SummaryRowSerializer(serializers.Serializer):
     engagement = serializers.IntegerField(allow_null=True)
     posts = serializers.IntegerField(allow_null=True)
     date = serializers.DateField(help_text="The account's own most recent day.")
+    anomaly = serializers.BooleanField(
+        help_text="Whether that day's follower count is flagged as implausible."
+    )
+    anomaly_reason = serializers.CharField(
+        allow_null=True, help_text="Why it is flagged (null when it is not)."
+    )
 
 
 def _growth_fields() -> dict:
@@ -72,6 +78,14 @@ HistorySerializer = type(
     {
         "dates": serializers.ListField(child=serializers.DateField(), help_text="Every day, oldest first."),
         **{name: _series() for name in REPORTED_FIELDS},
+        "anomaly": serializers.ListField(
+            child=serializers.BooleanField(allow_null=True),
+            help_text="Whether each day's follower count is flagged as implausible (null: no snapshot).",
+        ),
+        "anomaly_reason": serializers.ListField(
+            child=serializers.CharField(allow_null=True),
+            help_text="Why each flagged day is flagged, else null.",
+        ),
     },
 )
 
@@ -94,7 +108,11 @@ class CursorPaginationSerializer(serializers.Serializer):
 class GridPageSerializer(serializers.Serializer):
     data = serializers.ListField(
         child=serializers.ListField(child=serializers.JSONField()),
-        help_text="[platform, handle, org_name, date, followers, engagement, posts, likes, comments, shares]",
+        help_text=(
+            "[platform, handle, org_name, date, followers, engagement, posts, likes, comments, shares, "
+            "anomaly, anomaly_reason]: anomaly says whether the day's follower count is flagged as "
+            "implausible, anomaly_reason why (null when it is not)."
+        ),
     )
     pagination = PaginationSerializer()
 
@@ -133,6 +151,24 @@ class AccountSerializer(serializers.Serializer):
 class AccountPageSerializer(serializers.Serializer):
     data = AccountSerializer(many=True)
     pagination = PaginationSerializer()
+
+
+class AnomalySerializer(serializers.Serializer):
+    platform = serializers.CharField()
+    handle = serializers.CharField()
+    org_name = serializers.CharField(allow_null=True)
+    date = serializers.DateField()
+    followers = serializers.IntegerField(help_text="As stored: a flag never alters a value.")
+    anomaly_reason = serializers.CharField(help_text="What is implausible about the day's follower count.")
+
+
+class AnomalyPaginationSerializer(PaginationSerializer):
+    since = serializers.DateField(help_text="The first day listed (the since parameter, or its default).")
+
+
+class AnomalyPageSerializer(serializers.Serializer):
+    data = AnomalySerializer(many=True)
+    pagination = AnomalyPaginationSerializer()
 
 
 class UploadErrorRowSerializer(serializers.Serializer):

@@ -68,6 +68,16 @@ NOT_FOUND = OpenApiResponse(ErrorSerializer, description="No such account.")
 SUMMARY_KEYS = ("platform", "handle", "org_name", "followers", "engagement", "posts", "date")
 
 
+def _summary_row(row: tuple) -> dict:
+    """A `summary_rows` tuple as the summary's object: its values, then the latest day's flag."""
+    *values, reason = row
+    return {
+        **dict(zip(SUMMARY_KEYS, values, strict=True)),
+        "anomaly": reason is not None,
+        "anomaly_reason": reason,
+    }
+
+
 class SummaryView(CachedReadMixin, GenericAPIView):
     """The latest snapshot of every active account, each on its own most recent day."""
 
@@ -93,7 +103,7 @@ class SummaryView(CachedReadMixin, GenericAPIView):
         if renders_plain_json(self.request):  # 10,000 rows: straight to bytes
             return PrerenderedJSON(summary_body(queryset=queryset))
         rows = summary_rows(queryset=queryset)
-        return Response([dict(zip(SUMMARY_KEYS, row, strict=True)) for row in rows])
+        return Response([_summary_row(row) for row in rows])
 
 
 class SummaryTotalsView(CachedReadMixin, GenericAPIView):
@@ -255,7 +265,8 @@ GRID_MAX_PER_PAGE = 1000
 
 
 def _grid_data(rows: list[tuple]) -> list[list]:
-    return [[r[0], r[1], r[2], r[3].isoformat(), *r[4:]] for r in rows]
+    """Rows as the grid's arrays: the values, then whether the day is flagged, and why."""
+    return [[r[0], r[1], r[2], r[3].isoformat(), *r[4:-1], r[-1] is not None, r[-1]] for r in rows]
 
 
 def encode_cursor(row: tuple) -> str:

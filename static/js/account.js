@@ -1,7 +1,9 @@
 // One account: its latest values, a followers line and a stacked engagement bar chart over a range
-// (30 d / 90 d / 1 y / all), and its latest 30 snapshots. Days without a snapshot are gaps.
+// (30 d / 90 d / 1 y / all), the days of the range flagged as anomalies, and its latest 30
+// snapshots. Days without a snapshot are gaps; flagged days are marked, their values as stored.
 import {
-  changeNode, daysBefore, formatExact, formatPercent, getJSON, h, historyUrl, isoDate, numberNode, PALETTE, showError,
+  anomalyMark, changeNode, daysBefore, formatExact, formatPercent, getJSON, h, historyUrl, isoDate, numberNode, PALETTE,
+  showError,
 } from "./api.js";
 import { chartError, chartLoading, drawChart, lineConfig, lineDataset, stackedBarConfig } from "./charts.js";
 
@@ -23,6 +25,7 @@ const engagementBox = document.getElementById("engagement-box");
 const engagementCanvas = document.getElementById("engagement-chart");
 const engagementNote = document.getElementById("engagement-note");
 const snapshotsBox = document.getElementById("snapshots");
+const anomaliesBox = document.getElementById("account-anomalies");
 
 const ENGAGEMENT = [
   { key: "likes", label: "Likes", color: PALETTE[0] },
@@ -92,6 +95,7 @@ async function loadAccount() {
     sub.textContent = "";
     for (const box2 of [followersBox, engagementBox]) box2.closest(".chart-panel").hidden = true;
     snapshotsBox.closest(".panel").hidden = true;
+    anomaliesBox.closest(".panel").hidden = true;
     rangeButtons.closest(".toolbar").hidden = true;
     return false;
   }
@@ -112,23 +116,49 @@ function rangeParams(which) {
 function summarize(history) {
   const days = history.dates.length;
   const missing = history.followers.filter((v) => v === null).length;
-  return { days, missing };
+  const flagged = (history.anomaly || []).filter(Boolean).length;
+  return { days, missing, flagged };
 }
 
 function drawFollowers(history) {
-  const { days, missing } = summarize(history);
+  const { days, missing, flagged } = summarize(history);
   followersCanvas.dataset.points = String(days);
   followersCanvas.dataset.gaps = String(missing);
+  followersCanvas.dataset.anomalies = String(flagged);
   const first = history.dates[0];
   const last = history.dates[days - 1];
   followersCanvas.setAttribute("aria-label", days
-    ? `Followers per day from ${first} to ${last}: ${days} days, ${missing} without a snapshot.`
+    ? `Followers per day from ${first} to ${last}: ${days} days, ${missing} without a snapshot, ${flagged} flagged as anomalies.`
     : "Followers per day: no data in this range.");
-  followersNote.textContent = days
-    ? `${formatExact(days)} days${missing ? `; ${formatExact(missing)} without a snapshot, shown as gaps` : ""}.`
-    : "No snapshot in this range.";
-  return drawChart(followersBox, followersCanvas,
-    lineConfig({ labels: history.dates, datasets: [lineDataset({ label: "Followers", data: history.followers, color: PALETTE[0] })] }));
+  const notes = [];
+  if (missing) notes.push(`${formatExact(missing)} without a snapshot, shown as gaps`);
+  if (flagged) notes.push(`${formatExact(flagged)} flagged as ${flagged === 1 ? "an anomaly" : "anomalies"}, marked ▲`);
+  followersNote.textContent = days ? `${formatExact(days)} days${notes.length ? `; ${notes.join("; ")}` : ""}.` : "No snapshot in this range.";
+  const dataset = lineDataset({ label: "Followers", data: history.followers, color: PALETTE[0], anomalies: history.anomaly_reason });
+  return drawChart(followersBox, followersCanvas, lineConfig({ labels: history.dates, datasets: [dataset] }));
+}
+
+// The days of the range flagged as anomalies, newest first, with what is implausible about them.
+function listAnomalies(history, which) {
+  const reasons = history.anomaly_reason || [];
+  const rows = [];
+  history.dates.forEach((date, i) => {
+    if (reasons[i]) rows.push({ date, followers: history.followers[i], reason: reasons[i] });
+  });
+  rows.reverse();
+  const where = which === "all" ? "in its history" : "in this range";
+  if (!rows.length) {
+    anomaliesBox.replaceChildren(h("p", { class: "muted", text: `No day ${where} is flagged as an anomaly.` }));
+  } else {
+    anomaliesBox.replaceChildren(
+      h("p", { class: "meta", text: `Follower counts out of line with the account's usual daily change, ${where}. The values are shown as stored.` }),
+      h("ul", { class: "anomaly-list", id: "account-anomaly-list" }, rows.map((row) => h("li", { class: "anomaly-item", dataset: { date: row.date } },
+        anomalyMark(row.reason), " ",
+        h("time", { datetime: row.date, text: row.date }), " ",
+        h("span", { class: "anomaly-value", text: `${formatExact(row.followers)} followers` }), " ",
+        h("span", { class: "anomaly-reason", text: row.reason })))));
+  }
+  anomaliesBox.setAttribute("aria-busy", "false");
 }
 
 function drawEngagement(history) {
@@ -159,11 +189,13 @@ async function loadHistory() {
     const retry = () => loadHistory();
     chartError(followersBox, { what: "the followers history", error, retry });
     chartError(engagementBox, { what: "the engagement history", error, retry });
+    showError(anomaliesBox, { what: "the anomalies", error, retry });
     if (!tableShown) showError(snapshotsBox, { what: "the snapshots", error, retry });
     return;
   } finally {
     if (historyRequest === controller) historyRequest = null;
   }
+  listAnomalies(history, which);
   try {
     await Promise.all([drawFollowers(history), drawEngagement(history)]);
     main.dataset.chartRange = which;
@@ -186,9 +218,15 @@ function snapshotRows(history) {
   const rows = [];
   history.dates.forEach((date, i) => {
     const values = Object.fromEntries(TABLE_COLUMNS.map(([key]) => [key, history[key] ? history[key][i] : null]));
-    if (TABLE_COLUMNS.some(([key]) => values[key] !== null)) rows.push({ date, ...values });
+    const reason = history.anomaly_reason ? history.anomaly_reason[i] : null;
+    if (TABLE_COLUMNS.some(([key]) => values[key] !== null)) rows.push({ date, reason, ...values });
   });
   return rows;
+}
+
+function snapshotCell(row, key) {
+  if (key !== "followers" || !row.reason) return h("td", { class: "num", text: formatExact(row[key]) });
+  return h("td", { class: "num anomaly-cell", title: `Anomaly: ${row.reason}` }, anomalyMark(row.reason), " ", formatExact(row[key]));
 }
 
 async function loadTable(history, which) {
@@ -206,8 +244,9 @@ async function loadTable(history, which) {
   } else {
     const head = h("tr", {}, h("th", { scope: "col", text: "Date" }),
       ...TABLE_COLUMNS.map(([, label]) => h("th", { scope: "col", class: "num", text: label })));
-    const body = latest.map((row) => h("tr", {}, h("th", { scope: "row" }, h("time", { datetime: row.date, text: row.date })),
-      ...TABLE_COLUMNS.map(([key]) => h("td", { class: "num", text: formatExact(row[key]) }))));
+    const body = latest.map((row) => h("tr", { class: row.reason ? "is-anomaly" : null },
+      h("th", { scope: "row" }, h("time", { datetime: row.date, text: row.date })),
+      ...TABLE_COLUMNS.map(([key]) => snapshotCell(row, key))));
     snapshotsBox.replaceChildren(h("table", { class: "table snapshots-table", id: "snapshots-table" },
       h("caption", { class: "visually-hidden", text: "The latest 30 snapshots, newest first" }),
       h("thead", {}, head), h("tbody", {}, body)));

@@ -171,6 +171,14 @@ export function changeStack(absolute, percent) {
 
 // --- DOM ----------------------------------------------------------------------------------------
 
+/**
+ * The mark of a day whose follower count is flagged as implausible: the reason on hover and for
+ * screen readers. The values themselves are shown as stored.
+ */
+export function anomalyMark(reason) {
+  return h("span", { class: "anomaly-mark", title: `Anomaly: ${reason}`, "aria-label": `Anomaly: ${reason}`, role: "img", text: "⚠" });
+}
+
 /** h("a", {href, class, text}, child...) — children are nodes or strings (added as text). */
 export function h(tag, props = {}, ...children) {
   const node = document.createElement(tag);

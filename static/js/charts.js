@@ -1,5 +1,7 @@
 // Chart.js, loaded on demand, with the options every chart here shares. Missing days arrive from
 // the API as null and stay null: a line shows a gap there (spanGaps off), a bar is simply absent.
+// A line may carry the days flagged as anomalies: they are drawn as red triangles, the reason in
+// the tooltip (the values stay as stored).
 import { formatCompact, formatExact, loadChartJs, showError, spinner, whenVisible } from "./api.js";
 
 /** Show a spinner over a chart box while its data or the library load. */
@@ -25,12 +27,37 @@ export function chartError(box, { what, error, retry }) {
   showError(holder, { what, error, retry });
 }
 
-/** A point is drawn only where a day stands alone between two gaps (else it would be invisible). */
-function isolatedPointRadius(context) {
+export const ANOMALY_COLOR = "#b91c1c";
+
+function anomalyOf(context) {
+  const reasons = context.dataset.anomalies;
+  return reasons ? reasons[context.dataIndex] || null : null;
+}
+
+/** A point is drawn where a day is flagged as an anomaly, and where a day stands alone between two
+ * gaps (else it would be invisible). */
+function pointRadius(context) {
+  if (anomalyOf(context)) return 5;
   const data = context.dataset.data;
   const i = context.dataIndex;
   const alone = data[i] !== null && (i === 0 || data[i - 1] === null) && (i === data.length - 1 || data[i + 1] === null);
   return alone ? 2.5 : 0;
+}
+
+function pointStyle(context) {
+  return anomalyOf(context) ? "triangle" : "circle";
+}
+
+function pointColor(context) {
+  return anomalyOf(context) ? ANOMALY_COLOR : context.dataset.borderColor;
+}
+
+/** The reason of a flagged day, under its value in the tooltip (split so it never runs off the chart). */
+function anomalyLines(context) {
+  const reason = anomalyOf(context);
+  if (!reason) return [];
+  const [what, ...rest] = reason.split(", ");
+  return [`⚠ Anomaly: ${what}`, ...rest.map((part) => `   ${part}`)];
 }
 
 const UNITS = [[1e9, "B"], [1e6, "M"], [1e3, "K"]];
@@ -61,23 +88,29 @@ function baseOptions({ yFormat = formatCompact, legend = false } = {}) {
       tooltip: {
         callbacks: {
           label: (ctx) => `${ctx.dataset.label}: ${ctx.parsed.y === null ? "no data" : yFormat === formatCompact ? formatExact(ctx.parsed.y) : yFormat(ctx.parsed.y)}`,
+          afterLabel: anomalyLines,
         },
       },
     },
   };
 }
 
-export function lineDataset({ label, data, color }) {
+/** A line; `anomalies` (optional) is the reason of each day flagged as an anomaly, null elsewhere. */
+export function lineDataset({ label, data, color, anomalies = null }) {
   return {
     label,
     data,
+    anomalies,
     borderColor: color,
     backgroundColor: color,
     borderWidth: 2,
     spanGaps: false,
     tension: 0,
-    pointRadius: isolatedPointRadius,
-    pointHoverRadius: 4,
+    pointRadius,
+    pointStyle,
+    pointBackgroundColor: pointColor,
+    pointBorderColor: pointColor,
+    pointHoverRadius: (context) => (anomalyOf(context) ? 7 : 4),
     pointHitRadius: 6,
   };
 }

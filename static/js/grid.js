@@ -1,7 +1,8 @@
 // The data grid: /api/grid filtered, sorted and paged on the server; the download link carries the
 // same filters and order to /api/download. The state lives in the address, so a view can be shared.
+// A row whose follower count is flagged as an anomaly is marked, the reason on hover.
 import {
-  accountUrl, apiUrl, debounce, fillPlatformSelect, formatExact, getJSON, h, platformBadge, showError,
+  accountUrl, anomalyMark, apiUrl, debounce, fillPlatformSelect, formatExact, getJSON, h, platformBadge, showError,
 } from "./api.js";
 
 const FILTERS = ["platform", "organization", "handle", "from", "to", "is_core"];
@@ -69,11 +70,19 @@ function cell(value, index) {
   return h("td", { text: value ?? "—" });
 }
 
+const FOLLOWERS = columns.findIndex((column) => column.name === "followers");
+
+// An API row: the columns' values, then whether the day is flagged as an anomaly, and why.
 function row(values) {
   const [platform, handle] = values;
-  const cells = values.map(cell);
+  const [flagged, reason] = values.slice(columns.length);
+  const cells = values.slice(0, columns.length).map(cell);
   cells[1].replaceChildren(h("a", { href: accountUrl(platform, handle), text: `@${handle}` }));
-  return h("tr", {}, cells);
+  if (!flagged) return h("tr", {}, cells);
+  cells[FOLLOWERS].classList.add("anomaly-cell");
+  cells[FOLLOWERS].title = `Anomaly: ${reason}`;
+  cells[FOLLOWERS].prepend(anomalyMark(reason), " ");
+  return h("tr", { class: "is-anomaly", title: `Anomaly: ${reason}` }, cells);
 }
 
 function renderPager(pagination) {

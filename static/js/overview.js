@@ -1,17 +1,21 @@
-// The overview: totals cards, per-platform and per-organization breakdowns, and the paged,
-// filterable list of accounts. Every panel loads on its own, so the page paints at once and a
-// failing call shows its error (with Retry) in its own panel only.
+// The overview: totals cards, the recent anomalies, per-platform and per-organization breakdowns,
+// and the paged, filterable list of accounts. Every panel loads on its own, so the page paints at
+// once and a failing call shows its error (with Retry) in its own panel only.
 import {
-  accountUrl, changeNode, changeStack, debounce, fillPlatformSelect, formatExact, formatPercent, getJSON, h, numberNode,
-  platformBadge, platformLabel, request, showError, skeletonLines,
+  accountUrl, anomalyMark, changeNode, changeStack, debounce, fillPlatformSelect, formatExact, formatPercent, getJSON, h,
+  numberNode, platformBadge, platformLabel, request, showError, skeletonLines,
 } from "./api.js";
 
 const PER_PAGE = 20;
 const PERIODS = [1, 7, 30];
+const ANOMALIES_SHOWN = 10;
 
 const totalsBox = document.getElementById("totals");
 const platformBox = document.getElementById("by-platform");
 const organizationBox = document.getElementById("by-organization");
+const anomaliesBox = document.getElementById("anomalies");
+const anomaliesCount = document.getElementById("anomalies-count");
+const scheduleLine = document.getElementById("schedule");
 const accountsBox = document.getElementById("accounts");
 const accountsCount = document.getElementById("accounts-count");
 const pager = document.getElementById("accounts-pager");
@@ -163,6 +167,54 @@ function fillOrganizations(names) {
   organizationSelect.value = state.organization;
 }
 
+// --- Anomalies: the days of the last 30 whose follower count is out of line ------------------------
+
+function anomalyRow(anomaly) {
+  return h("li", { class: "anomaly-item", dataset: { key: `${anomaly.platform}:${anomaly.handle.toLowerCase()}`, date: anomaly.date } },
+    anomalyMark(anomaly.anomaly_reason), " ",
+    platformBadge(anomaly.platform), " ",
+    h("a", { href: accountUrl(anomaly.platform, anomaly.handle), text: `@${anomaly.handle}` }), " ",
+    h("time", { datetime: anomaly.date, text: anomaly.date }),
+    h("span", { class: "anomaly-reason", text: anomaly.anomaly_reason }));
+}
+
+async function loadAnomalies() {
+  anomaliesBox.setAttribute("aria-busy", "true");
+  try {
+    const page = await getJSON("/api/anomalies", { per_page: ANOMALIES_SHOWN });
+    const { total, since } = page.pagination;
+    anomaliesCount.textContent = total
+      ? `${formatExact(total)} ${total === 1 ? "day" : "days"} since ${since}${total > page.data.length ? `; the ${page.data.length} newest:` : ":"}`
+      : "";
+    anomaliesBox.replaceChildren(total
+      ? h("ul", { class: "anomaly-list", id: "anomaly-list" }, page.data.map(anomalyRow))
+      : h("p", { class: "muted", text: `No follower count since ${since} is out of line with its account's usual daily change.` }));
+    anomaliesBox.setAttribute("aria-busy", "false");
+  } catch (error) {
+    anomaliesCount.textContent = "";
+    showError(anomaliesBox, { what: "the anomalies", error, retry: () => loadAnomalies() });
+  }
+}
+
+// The daily collection: its schedule, the next run (in the reader's time) and the last run that ended.
+async function loadSchedule() {
+  try {
+    const schedule = await getJSON("/api/schedule");
+    const parts = [`Daily collection: ${schedule.description}`];
+    if (schedule.next_run_at) {
+      const next = new Date(schedule.next_run_at);
+      parts.push(`next ${next.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" })}`);
+    }
+    const last = schedule.last_run;
+    parts.push(last
+      ? `last run ${last.status} on ${last.date} (${formatExact(last.succeeded)} collected, ${formatExact(last.failed)} failed)`
+      : "no run yet");
+    scheduleLine.textContent = `${parts.join(" · ")}.`;
+  } catch (error) {
+    scheduleLine.textContent = "The collection schedule could not be read.";
+  }
+}
+
 // The newest day with a snapshot: the grid's first row in its default order (cursor pages cost no count).
 async function loadAsOf() {
   try {
@@ -289,7 +341,7 @@ async function refresh() {
   refreshButton.disabled = true;
   refreshButton.classList.add("is-busy");
   try {
-    await Promise.all([loadTotals(), loadAsOf(), loadAccounts()]);
+    await Promise.all([loadTotals(), loadAsOf(), loadSchedule(), loadAnomalies(), loadAccounts()]);
     refreshedAt = Date.now();
     showRefreshedAgo();
     document.body.dataset.refreshedAt = String(refreshedAt);

@@ -34,7 +34,7 @@ def test_rows_newest_date_first_then_platform_then_handle(api, grid, today):
     assert response.status_code == 200
     body = response.json()
     assert body["pagination"] == {"page": 1, "per_page": 50, "total": 9, "pages": 1, "total_estimated": False}
-    assert body["data"][0] == ["x", "alpha", "Beta", today.isoformat(), 120, 13, 102, 10, 2, 1]
+    assert body["data"][0] == ["x", "alpha", "Beta", today.isoformat(), 120, 13, 102, 10, 2, 1, False, None]
     expected = [
         (platform, handle, (today - dt.timedelta(days=d)).isoformat())
         for d in range(3)

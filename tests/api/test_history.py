@@ -21,7 +21,7 @@ def test_every_series_oldest_first_with_null_gaps(api, today):
 
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"dates", *SERIES}
+    assert set(body) == {"dates", *SERIES, "anomaly", "anomaly_reason"}
     assert body["dates"] == [(today - dt.timedelta(days=d)).isoformat() for d in range(4, -1, -1)]
     assert body["followers"] == [100, 101, None, 103, 104]
     assert body["engagement"] == [13, 13, None, 13, 13]
@@ -74,7 +74,12 @@ def test_from_and_to_limit_the_range(api, today):
 
 def test_an_account_without_snapshots_has_empty_series(api):
     account("quiet")
-    assert api.get("/api/history/x/quiet").json() == {"dates": [], **{name: [] for name in SERIES}}
+    assert api.get("/api/history/x/quiet").json() == {
+        "dates": [],
+        **{name: [] for name in SERIES},
+        "anomaly": [],
+        "anomaly_reason": [],
+    }
 
 
 def test_unknown_account_is_a_json_404(api, today):

@@ -60,5 +60,14 @@ def test_the_summary_body_is_what_jsonrenderer_writes_for_the_rows():
     )
     keys = ("platform", "handle", "org_name", "followers", "engagement", "posts", "date")
     rows = summary_rows(queryset=summary_queryset())
-    expected = JSONRenderer().render([dict(zip(keys, row, strict=True)) for row in rows])
+    expected = JSONRenderer().render(
+        [
+            {
+                **dict(zip(keys, row[:-1], strict=True)),
+                "anomaly": row[-1] is not None,
+                "anomaly_reason": row[-1],
+            }
+            for row in rows
+        ]
+    )
     assert summary_body(queryset=summary_queryset()) == expected

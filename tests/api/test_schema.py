@@ -92,8 +92,12 @@ def test_responses_are_described(schema):
         "engagement",
         "posts",
         "date",
+        "anomaly",
+        "anomaly_reason",
     }
-    assert {"dates", "followers", "engagement", "views"} <= set(components["History"]["properties"])
+    assert {"dates", "followers", "engagement", "views", "anomaly"} <= set(
+        components["History"]["properties"]
+    )
     assert set(components["AccountPage"]["properties"]) == {"data", "pagination"}
     assert "404" in schema["paths"]["/api/history/{platform}/{handle}/"]["get"]["responses"]
     assert "413" in schema["paths"]["/upload/"]["post"]["responses"]

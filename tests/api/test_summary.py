@@ -35,6 +35,8 @@ def test_each_account_appears_with_its_own_most_recent_day(api, today):
             "engagement": 13,
             "posts": 102,
             "date": today.isoformat(),
+            "anomaly": False,
+            "anomaly_reason": None,
         },
         {
             "platform": "youtube",
@@ -44,6 +46,8 @@ def test_each_account_appears_with_its_own_most_recent_day(api, today):
             "engagement": 13,
             "posts": 101,
             "date": (today - dt.timedelta(days=4)).isoformat(),
+            "anomaly": False,
+            "anomaly_reason": None,
         },
     ]
 

@@ -36,6 +36,13 @@ def test_overview_totals_match_the_api(pages):
     latest = api(page, "/api/grid?per_page=1")["data"][0][3]
     assert page.locator("#as-of-date").inner_text() == latest
     page.wait_for_function("() => document.getElementById('refreshed-ago').textContent.includes('refreshed')")
+    schedule = api(page, "/api/schedule")
+    page.wait_for_function(
+        "() => document.getElementById('schedule').textContent.startsWith('Daily collection')"
+    )
+    line = page.locator("#schedule").inner_text()
+    assert line.startswith(f"Daily collection: {schedule['description']}")
+    assert ("next " in line) == bool(schedule["next_run_at"])
     screenshot(page, "overview-1366x768")
 
     phone = pages.new(viewport=PHONE)
