@@ -7,7 +7,7 @@ from socialmetrics.admin_tools import EstimatedCountPaginator
 from socialmetrics.dates import day_ranges
 
 from . import selectors, services
-from .models import CollectionOutcome, CollectionRun
+from .models import CollectionBatch, CollectionOutcome, CollectionRun
 
 #: Accounts the admin's "Missing days" page lists at most (the command and the API list all).
 GAPS_SHOWN = 500
@@ -36,6 +36,26 @@ class OutcomeInline(ReadOnlyAdminMixin, admin.TabularInline):
         return super().get_queryset(request).select_related("account").order_by("status", "account__handle")
 
 
+class BatchInline(ReadOnlyAdminMixin, admin.TabularInline):
+    """A run spread over Celery workers: its batches, which worker finished each, and why one failed."""
+
+    model = CollectionBatch
+    fields = [
+        "index",
+        "platform",
+        "status",
+        "attempts",
+        "counts",
+        "worker",
+        "message",
+        "started_at",
+        "finished_at",
+    ]
+    readonly_fields = fields
+    can_delete = False
+    extra = 0
+
+
 @admin.register(CollectionRun)
 class CollectionRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
@@ -53,7 +73,7 @@ class CollectionRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = ["mode", "status"]
     date_hierarchy = "started_at"
     readonly_fields = [f.name for f in CollectionRun._meta.fields if f.name != "lock_token"]
-    inlines = [OutcomeInline]
+    inlines = [BatchInline, OutcomeInline]
     show_facets = admin.ShowFacets.NEVER
 
     def changelist_view(self, request, extra_context=None):

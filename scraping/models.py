@@ -81,3 +81,39 @@ class CollectionOutcome(models.Model):
 
     def __str__(self) -> str:
         return f"{self.account_id} in run {self.run_id}: {self.status}"
+
+
+class BatchStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class CollectionBatch(models.Model):
+    """One task of a run spread over Celery workers: some accounts of one platform. The run ends in
+    the transaction that marks its last batch done or failed."""
+
+    # No index of its own: the (run, index) unique index starts with it.
+    run = models.ForeignKey(CollectionRun, on_delete=models.CASCADE, related_name="batches", db_index=False)
+    index = models.PositiveIntegerField()
+    platform = models.CharField(max_length=20)
+    account_ids = models.JSONField(default=list)
+    status = models.CharField(max_length=8, choices=BatchStatus.choices, default=BatchStatus.PENDING)
+    #: How many times a worker took it up (more than once: redelivered or retried).
+    attempts = models.PositiveSmallIntegerField(default=0)
+    #: The batch's outcomes by status, once done: {"succeeded": n, "failed": n, ...}.
+    counts = models.JSONField(default=dict, blank=True)
+    worker = models.CharField(max_length=200, blank=True, help_text="The worker that finished it.")
+    message = models.TextField(blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["run", "index"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "index"], name="batch_run_index_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"batch {self.index} of run {self.run_id} ({self.platform}, {self.status})"

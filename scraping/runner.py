@@ -13,6 +13,7 @@ once and records itself as failed, with that reason, when the database answers a
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import gc
 import logging
 import queue
@@ -79,6 +80,10 @@ class RunOptions:
     workers: int = 5
     max_wait: float = 60.0
     dry_run: bool = False
+    #: "threads" (this process) or "celery" (batches on any number of workers: scraping.distributed).
+    backend: str = "threads"
+    #: Accounts per Celery batch; 0: the default (see scraping.distributed.batch_size).
+    batch_size: int = 0
 
     def as_json(self) -> dict:
         data = asdict(self)
@@ -307,6 +312,16 @@ def default_collector_factory(platform: str, options: RunOptions, days: list[dt.
     return get_collector(platform, max_wait=options.max_wait)
 
 
+def run_days(options: RunOptions) -> list[dt.date]:
+    """The days a run writes: its date, after the --backfill-days before it."""
+    day = options.date
+    return [day - dt.timedelta(days=n) for n in range(options.backfill_days, 0, -1)] + [day]
+
+
+def run_source(options: RunOptions) -> str:
+    return Source.SIMULATED if options.mode == RunMode.SIMULATED else Source.API
+
+
 def run_start(*, options: RunOptions, status: str = RunStatus.RUNNING) -> tuple[CollectionRun, object | None]:
     """Take the collection lock, then record a new run: when a run is going, LockHeld names it and no
     record is made. Runs found dead are ended first (their locks freed). A queued run's lock lives
@@ -382,7 +397,7 @@ def _unreachable(exc: BaseException) -> DatabaseUnreachable | None:
     return None
 
 
-class _Heartbeat:
+class Heartbeat:
     """A thread that, every SOCIALMETRICS_RUN_HEARTBEAT_SECONDS, renews the run's lock and writes the
     run's heartbeat_at (not inside a caller's transaction: other connections cannot see that record).
 
@@ -446,7 +461,7 @@ class _Heartbeat:
             logger.error("collection run %s: %s", self._run_id, self.lost)
 
 
-def _let_go(heartbeat: _Heartbeat | None, lock) -> None:
+def _let_go(heartbeat: Heartbeat | None, lock) -> None:
     """Stop renewing, and free the lock (a no-op the second time)."""
     if heartbeat is not None:
         heartbeat.stop()
@@ -471,7 +486,7 @@ def run_execute(
     not within DATABASE_WAIT_SECONDS."""
     heartbeat = None
     if held_lock is not None:
-        heartbeat = _Heartbeat(run_id=run.pk, lock=held_lock, write_record=not connection.in_atomic_block)
+        heartbeat = Heartbeat(run_id=run.pk, lock=held_lock, write_record=not connection.in_atomic_block)
         heartbeat.start()
     try:
         return _execute(run, options, heartbeat, held_lock, on_progress, collector_factory)
@@ -494,7 +509,7 @@ def run_execute(
 def _execute(
     run: CollectionRun,
     options: RunOptions,
-    heartbeat: _Heartbeat | None,
+    heartbeat: Heartbeat | None,
     held_lock,
     on_progress: Callable[[Progress], None] | None,
     collector_factory: CollectorFactory,
@@ -503,9 +518,7 @@ def _execute(
     if write and run.status != RunStatus.RUNNING:
         run.status = RunStatus.RUNNING
         run.save(update_fields=["status"])
-    day = options.date
-    days = [day - dt.timedelta(days=n) for n in range(options.backfill_days, 0, -1)] + [day]
-    source = Source.SIMULATED if options.mode == RunMode.SIMULATED else Source.API
+    days, source = run_days(options), run_source(options)
     accounts = selectors.collection_accounts(
         platforms=options.platforms,
         account_ids=options.account_ids,
@@ -535,7 +548,7 @@ def _execute(
         for start in range(0, len(refs), size):
             batches.append((0 if is_core else 1, platform, refs[start : start + size]))
     batches.sort(key=lambda item: item[0])  # stable: core batches first, platforms interleaved below
-    ordered = _interleave(batches)
+    ordered = interleave(batches)
     concurrency = configured_concurrency()
     caps = {platform: max(1, concurrency.get(platform, FALLBACK_CONCURRENCY)) for platform in collectors}
     scheduler = _Scheduler(ordered, caps)
@@ -549,15 +562,10 @@ def _execute(
         while (item := scheduler.next()) is not None:
             platform, batch = item
             try:
-                outcomes = collectors[platform].collect(batch)
-            except WaitTooLong as exc:
-                outcomes = _deferred(platform, batch, exc, scheduler)
-            except Exception as exc:  # one batch's bug must not stop the run
-                logger.exception("collecting %s failed", platform)
-                outcomes = [
-                    Outcome(ref, OutcomeStatus.FAILED, error=f"unexpected error: {type(exc).__name__}: {exc}")
-                    for ref in batch
-                ]
+                outcomes = collect_batch(
+                    collector=collectors[platform], platform=platform, batch=batch,
+                    withdraw=functools.partial(scheduler.withdraw, platform),
+                )  # fmt: skip
             finally:
                 scheduler.done(platform)
             results.put(outcomes)
@@ -683,7 +691,7 @@ def _gc_freeze() -> bool:
     return True
 
 
-def _interleave(batches: list[tuple[int, str, list[AccountRef]]]) -> list[tuple[str, list[AccountRef]]]:
+def interleave(batches: list[tuple[int, str, list[AccountRef]]]) -> list[tuple[str, list[AccountRef]]]:
     """Within each priority, alternate platforms so every platform starts early."""
     ordered: list[tuple[str, list[AccountRef]]] = []
     for priority in sorted({b[0] for b in batches}):
@@ -699,17 +707,32 @@ def _interleave(batches: list[tuple[int, str, list[AccountRef]]]) -> list[tuple[
     return ordered
 
 
-def _deferred(
-    platform: str, batch: list[AccountRef], exc: WaitTooLong, scheduler: _Scheduler
+def collect_batch(
+    *,
+    collector,
+    platform: str,
+    batch: list[AccountRef],
+    withdraw: Callable[[], list[AccountRef]] = list,
 ) -> list[Outcome]:
-    """Outcomes decided before the long wait, and the rest of the platform deferred to a later run."""
-    decided = {o.account.id: o for o in exc.outcomes}
-    message = (
-        f"deferred: {platform_label(platform)} asked to wait {exc.wait_seconds:.0f} s, "
-        f"longer than --max-wait; collect it in a later run"
-    )
-    rest = [ref for ref in batch if ref.id not in decided] + scheduler.withdraw(platform)
-    return list(decided.values()) + [Outcome(ref, OutcomeStatus.DEFERRED, error=message) for ref in rest]
+    """One outcome per account of one batch (the threads' and the Celery workers' batches alike).
+
+    A platform that asks for a wait longer than --max-wait defers the rest of the batch, and what
+    `withdraw` takes back of the platform's batches still to come, to a later run. An unexpected
+    error fails the batch's accounts with its reason, not the run."""
+    try:
+        return collector.collect(batch)
+    except WaitTooLong as exc:
+        decided = {o.account.id: o for o in exc.outcomes}
+        message = (
+            f"deferred: {platform_label(platform)} asked to wait {exc.wait_seconds:.0f} s, "
+            f"longer than --max-wait; collect it in a later run"
+        )
+        rest = [ref for ref in batch if ref.id not in decided] + withdraw()
+        return list(decided.values()) + [Outcome(ref, OutcomeStatus.DEFERRED, error=message) for ref in rest]
+    except Exception as exc:  # one batch's bug must not stop the run
+        logger.exception("collecting %s failed", platform)
+        error = f"unexpected error: {type(exc).__name__}: {exc}"
+        return [Outcome(ref, OutcomeStatus.FAILED, error=error) for ref in batch]
 
 
 def _flush(
@@ -729,6 +752,23 @@ def _flush(
     """
     if not write:
         return
+    with transaction.atomic():
+        write_outcomes(run=run, outcomes=outcomes, days=days, source=source)
+        CollectionRun.objects.filter(pk=run.pk).alias(
+            stored_done=F("accounts_succeeded") + F("accounts_failed") + F("accounts_skipped")
+        ).filter(stored_done__lte=counts.done).update(
+            accounts_succeeded=counts.succeeded,
+            accounts_failed=counts.failed,
+            accounts_skipped=counts.skipped,
+            heartbeat_at=timezone.now(),
+            by_platform=counts.by_platform,
+        )
+
+
+def write_outcomes(*, run: CollectionRun, outcomes: list[Outcome], days: list[dt.date], source: str) -> None:
+    """Write one batch's snapshots (the upsert: a batch written twice writes nothing twice), the
+    external ids the platforms told, and the accounts' outcomes, in one transaction (the caller's,
+    when it has one, so it can record the batch in the same commit)."""
     rows: list[SnapshotRow] = []
     external_ids: dict[int, str] = {}
     for outcome in outcomes:
@@ -753,15 +793,6 @@ def _flush(
         if external_ids:
             _remember_external_ids(external_ids)
         _record_outcomes(run, outcomes)
-        CollectionRun.objects.filter(pk=run.pk).alias(
-            stored_done=F("accounts_succeeded") + F("accounts_failed") + F("accounts_skipped")
-        ).filter(stored_done__lte=counts.done).update(
-            accounts_succeeded=counts.succeeded,
-            accounts_failed=counts.failed,
-            accounts_skipped=counts.skipped,
-            heartbeat_at=timezone.now(),
-            by_platform=counts.by_platform,
-        )
 
 
 _OUTCOME_TABLE = CollectionOutcome._meta.db_table
@@ -910,12 +941,17 @@ def collect(
 
 
 def collect_in_background(*, options: RunOptions) -> CollectionRun:
-    """Start a run and return its record at once (for the API): on a Celery worker when
+    """Start a run and return its record at once (for the API): in batches over every Celery worker
+    with SOCIALMETRICS_COLLECT_BACKEND=celery (scraping.distributed); else on one Celery worker when
     CELERY_BROKER_URL is set, else on a thread of this process.
 
     A run queued for a worker holds the lock while it waits, for SOCIALMETRICS_RUN_QUEUE_SECONDS at
     most (the task expires then too); the worker takes the lock over by its token, which only a lock
     in Redis allows: Celery without REDIS_URL is refused rather than run unlocked."""
+    from . import distributed
+
+    if distributed.backend() == "celery":
+        return distributed.run_dispatch(options=options)
     use_celery = bool(settings.CELERY_BROKER_URL)
     if use_celery and not redis_policy.enabled():
         raise ImproperlyConfigured(

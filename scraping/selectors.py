@@ -162,3 +162,16 @@ def account_gaps(*, days: int, platform: str = "", today: dt.date | None = None)
         every = (start + dt.timedelta(days=n) for n in range((today - start).days + 1))
         gaps.append(AccountGap(pk, platform_, handle, [day for day in every if day not in seen[pk]]))
     return sorted(gaps, key=lambda gap: (gap.platform, gap.handle.lower()))
+
+
+def batch_accounts(*, account_ids: list[int]) -> list[AccountRef]:
+    """What a collector needs of a batch's accounts, in the batch's order (an account deleted since
+    the batch was made is left out)."""
+    rows = Account.objects.filter(pk__in=account_ids).values_list(
+        "pk", "platform", "handle", "external_id", "instance_host"
+    )
+    refs = {
+        pk: AccountRef(pk, platform, handle, external_id or None, host)
+        for pk, platform, handle, external_id, host in rows
+    }
+    return [refs[pk] for pk in account_ids if pk in refs]

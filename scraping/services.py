@@ -1,18 +1,21 @@
 """Writes to collection run records outside the runner's own: a queued run taken up by a worker, the
-heartbeat of a running one, and the end of runs whose process is gone."""
+heartbeat of a running one, the end of runs whose process is gone, and the batches of a run spread
+over Celery workers (scraping.distributed), the last of which ends the run."""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db.models import Q
+from django.db import transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
 from . import locks
-from .models import CollectionRun, RunStatus
+from .models import BatchStatus, CollectionBatch, CollectionRun, OutcomeStatus, RunStatus
 
 
 @dataclass(frozen=True)
@@ -104,3 +107,113 @@ def run_fail(*, run_id: int, message: str) -> None:
     CollectionRun.objects.filter(pk=run_id, status__in=[RunStatus.PENDING, RunStatus.RUNNING]).update(
         status=RunStatus.FAILED, finished_at=timezone.now(), message=message
     )
+
+
+def batches_create(*, run: CollectionRun, batches: list[tuple[str, list[int]]], total: int) -> None:
+    """Record a run's batches, (platform, account ids) each, numbered in the order they are sent."""
+    CollectionBatch.objects.bulk_create(
+        CollectionBatch(run=run, index=index, platform=platform, account_ids=ids)
+        for index, (platform, ids) in enumerate(batches)
+    )
+    run.accounts_total = total
+    run.save(update_fields=["accounts_total"])
+
+
+def batch_claim(*, run_id: int, index: int, worker: str) -> tuple[CollectionRun, CollectionBatch] | None:
+    """For the worker about to collect a batch: the run (moved from queued to running by its first
+    batch) and the batch (marked running, one more attempt); the run's heartbeat is written. None when
+    the run has ended (failed, reaped, or finished by its other batches) or the batch has reported
+    already (a redelivered task): the worker then does nothing."""
+    now = timezone.now()
+    queued_since = now - dt.timedelta(seconds=run_timing().queue)
+    with transaction.atomic():
+        CollectionRun.objects.filter(
+            pk=run_id, status=RunStatus.PENDING, started_at__gte=queued_since
+        ).update(status=RunStatus.RUNNING)
+        if not CollectionRun.objects.filter(pk=run_id, status=RunStatus.RUNNING).update(heartbeat_at=now):
+            return None
+        claimed = CollectionBatch.objects.filter(
+            run_id=run_id, index=index, status__in=[BatchStatus.PENDING, BatchStatus.RUNNING]
+        ).update(status=BatchStatus.RUNNING, attempts=F("attempts") + 1, started_at=now, worker=worker[:200])
+        if not claimed:
+            return None
+    return CollectionRun.objects.get(pk=run_id), CollectionBatch.objects.get(run_id=run_id, index=index)
+
+
+def batch_lock(*, run_id: int, index: int) -> CollectionBatch | None:
+    """Inside the transaction that writes a batch: lock its record, so that a second delivery of the
+    batch waits for the first and then writes nothing; None when it has reported already."""
+    return (
+        CollectionBatch.objects.select_for_update()
+        .filter(run_id=run_id, index=index)
+        .exclude(status__in=[BatchStatus.DONE, BatchStatus.FAILED])
+        .first()
+    )
+
+
+def batch_report(
+    *, batch: CollectionBatch, status: str, counts: dict[str, int], worker: str, message: str = ""
+) -> CollectionRun | None:
+    """In the transaction that wrote the batch (after `batch_lock`): mark it done or failed, add its
+    outcomes to the run's counts and, when it is the run's last batch to report, end the run.
+    Returns the run when this ended it (its lock is then to be freed once this commits).
+
+    The run's row is updated before the other batches are counted: a batch reporting at the same
+    time waits for this transaction, then sees this batch as reported, so exactly one ends the run.
+    """
+    now = timezone.now()
+    batch.status, batch.counts, batch.message = status, counts, message[:2000]
+    batch.worker, batch.finished_at = worker[:200], now
+    batch.save(update_fields=["status", "counts", "message", "worker", "finished_at"])
+    succeeded = counts.get(OutcomeStatus.SUCCEEDED, 0)
+    failed = counts.get(OutcomeStatus.FAILED, 0)
+    CollectionRun.objects.filter(pk=batch.run_id).update(
+        accounts_succeeded=F("accounts_succeeded") + succeeded,
+        accounts_failed=F("accounts_failed") + failed,
+        accounts_skipped=F("accounts_skipped") + (sum(counts.values()) - succeeded - failed),
+        heartbeat_at=now,
+    )
+    unreported = CollectionBatch.objects.filter(run_id=batch.run_id).exclude(
+        status__in=[BatchStatus.DONE, BatchStatus.FAILED]
+    )
+    if unreported.exists():
+        return None
+    return run_finish(run_id=batch.run_id)
+
+
+def run_finish(*, run_id: int) -> CollectionRun | None:
+    """End a run spread over workers once every batch has reported (None when it had ended already,
+    e.g. reaped as stale): failed when a batch failed (its accounts were not collected; the others'
+    work is kept) or nothing could be collected, else completed. The counts per platform are the
+    batches' own."""
+    run = CollectionRun.objects.select_for_update().filter(pk=run_id).first()
+    if run is None or run.status not in (RunStatus.PENDING, RunStatus.RUNNING):
+        return None
+    by_platform: dict[str, Counter] = defaultdict(Counter)
+    failed: list[tuple[int, str]] = []
+    batches = run.batches.order_by("index").values_list(
+        "platform", "status", "counts", "account_ids", "message"
+    )
+    for platform, status, counts, account_ids, message in batches:
+        by_platform[platform].update(counts)
+        if status == BatchStatus.FAILED:
+            failed.append((len(account_ids), message))
+    now = timezone.now()
+    run.finished_at, run.heartbeat_at = now, now
+    run.duration_seconds = round((now - run.started_at).total_seconds(), 3)
+    run.by_platform = {platform: dict(counts) for platform, counts in by_platform.items()}
+    if failed:
+        run.status = RunStatus.FAILED
+        run.message = (
+            f"{len(failed)} of {len(batches)} batches failed, so {sum(n for n, _ in failed)} accounts were "
+            f"not collected (first reason: {failed[0][1]}); what the other batches collected is kept"
+        )
+    elif not run.accounts_succeeded:
+        run.status = RunStatus.FAILED
+        run.message = (
+            "nothing could be collected" if run.accounts_total else "no active accounts match the selection"
+        )
+    else:
+        run.status = RunStatus.COMPLETED
+    run.save()
+    return run

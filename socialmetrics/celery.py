@@ -3,7 +3,10 @@ URL) and background runs started from the API go to a worker:
 
     celery -A socialmetrics worker --concurrency 1 --loglevel INFO
 
-Without CELERY_BROKER_URL, runs started from the API use a thread of the web process.
+Without CELERY_BROKER_URL, runs started from the API use a thread of the web process. With
+SOCIALMETRICS_COLLECT_BACKEND=celery (or `manage.py collect_metrics --backend celery`) a run is split
+into batches that every worker, on any machine, takes from the broker (scraping/distributed.py);
+start as many workers as there are cores to spare.
 """
 
 import os

@@ -252,7 +252,21 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 SOCIALMETRICS_COLLECT_AT = env.str("SOCIALMETRICS_COLLECT_AT", default="06:00")
 SOCIALMETRICS_SCHEDULED_MODE = env.str("SOCIALMETRICS_SCHEDULED_MODE", default="real")
 # The broker's keys (queues, bindings, unacknowledged tasks) carry the installation's prefix too.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": f"{CACHE_KEY_PREFIX}:celery:"}
+# A task not acknowledged within the visibility timeout (its worker died) goes to another worker: it
+# must be longer than the longest batch of a run takes (a real-mode batch waits on rate limits).
+# (seconds; the environment's CELERY_VISIBILITY_TIMEOUT, an hour by default). Workers look for such
+# tasks every 10 s (sooner with a shorter timeout), not every 100 s as the transport would.
+_celery_visibility = env.float("CELERY_VISIBILITY_TIMEOUT", default=3600.0)
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "global_keyprefix": f"{CACHE_KEY_PREFIX}:celery:",
+    "visibility_timeout": _celery_visibility,
+    "unacked_restore_interval": max(1, min(10, int(_celery_visibility // 3))),
+    "unacked_restore_throttle": 1,
+}
+# How `manage.py collect_metrics` and runs started from the API or the dashboard collect: "threads"
+# (in the process that starts the run, or on one Celery worker when CELERY_BROKER_URL is set) or
+# "celery" (in batches spread over every Celery worker; needs CELERY_BROKER_URL and REDIS_URL).
+SOCIALMETRICS_COLLECT_BACKEND = env.str("SOCIALMETRICS_COLLECT_BACKEND", default="threads")
 
 # --- Logging ------------------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")

@@ -25,7 +25,8 @@ from tests.factories import AccountFactory
 from tests.scraping.runs import factory_with, lock_is_free
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-BROKER = "redis://127.0.0.1:6379/14"
+#: The broker of these tests (a Redis database of their own: the real worker test empties it).
+BROKER = os.environ.get("TEST_CELERY_BROKER_URL", "redis://127.0.0.1:6379/14")
 LOCAL_MEMORY = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 

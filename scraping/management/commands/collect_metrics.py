@@ -4,6 +4,11 @@
     manage.py collect_metrics --mode real --workers 8       # the platforms' public APIs
     manage.py collect_metrics --platform bluesky --platform mastodon --core-only
     manage.py collect_metrics --backfill-days 30            # simulated: the 30 days before too
+    manage.py collect_metrics --backend celery --wait       # in batches on every Celery worker
+
+`--backend celery` (or SOCIALMETRICS_COLLECT_BACKEND=celery) records the run, sends its batches to
+the Celery workers and prints the run's id; with `--wait` it follows the run to its end as the
+threads backend does.
 
 A progress bar on a terminal, plain log lines otherwise (cron). Exit status: 0 when the run
 completed (even with some failed accounts); 1 when nothing could be collected, the run was
@@ -17,9 +22,11 @@ import signal
 import sys
 import time
 
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import Account, Platform
+from scraping import distributed
 from scraping.collectors.base import platform_label
 from scraping.locks import LockUnavailable
 from scraping.models import CollectionRun, OutcomeStatus, RunMode, RunStatus
@@ -68,6 +75,24 @@ class Command(BaseCommand):
             help="Longest wait for a platform's rate limit, in seconds; longer waits defer it (default 60).",
         )
         parser.add_argument("--dry-run", action="store_true", help="Collect and report, write nothing.")
+        parser.add_argument(
+            "--backend",
+            default="",
+            help="threads (in this process) or celery (in batches on the Celery workers); default "
+            "SOCIALMETRICS_COLLECT_BACKEND, else threads.",
+        )
+        parser.add_argument(
+            "--wait",
+            action="store_true",
+            help="With --backend celery: follow the run to its end (the threads backend always does).",
+        )
+        parser.add_argument(
+            "--batch-size",
+            type=int,
+            default=0,
+            help="With --backend celery: accounts per batch "
+            f"(default: the collector's request size, at least {distributed.MIN_BATCH_ACCOUNTS}).",
+        )
 
     def execute(self, *args, **options):
         # Bad arguments exit with status 2 and one line, as argparse does.
@@ -83,16 +108,27 @@ class Command(BaseCommand):
         interactive = sys.stdout.isatty() and self.verbosity > 0
         previous = signal.getsignal(signal.SIGTERM)
         signal.signal(signal.SIGTERM, _raise_interrupt)
+        started = None
         try:
+            if run_options.backend == "celery":
+                started = distributed.run_dispatch(options=run_options)
+                if not o["wait"]:
+                    self._sent(started)
+                    return
             if interactive:
-                run = self._with_bar(run_options)
+                run = self._with_bar(run_options, started)
             else:
-                run = collect(options=run_options, on_progress=self._log_line())
-        except (LockHeld, LockUnavailable, DatabaseUnreachable) as exc:
+                run = self._run(run_options, started, self._log_line())
+        except (LockHeld, LockUnavailable, DatabaseUnreachable, ImproperlyConfigured) as exc:
             self.stderr.write(f"collect_metrics: {exc}")
             sys.exit(1)
         except KeyboardInterrupt:
-            self.stderr.write("collect_metrics: interrupted; what was collected so far is kept.")
+            if started is not None:
+                self.stderr.write(
+                    f"collect_metrics: stopped following run {started.pk}; the workers go on with it."
+                )
+            else:
+                self.stderr.write("collect_metrics: interrupted; what was collected so far is kept.")
             sys.exit(130)
         finally:
             signal.signal(signal.SIGTERM, previous)
@@ -130,6 +166,14 @@ class Command(BaseCommand):
             raise BadArguments("--mode real collects today only; leave out --date")
         if o["max_wait"] < 0:
             raise BadArguments("--max-wait cannot be negative")
+        try:
+            backend = distributed.backend(o["backend"])
+        except ImproperlyConfigured as exc:
+            raise BadArguments(str(exc)) from None
+        if o["batch_size"] < 0:
+            raise BadArguments("--batch-size cannot be negative")
+        if backend == "celery" and o["dry_run"]:
+            raise BadArguments("--dry-run collects in this process: leave out --backend celery")
         missing = set(o["accounts"]) - set(
             Account.objects.filter(pk__in=o["accounts"]).values_list("pk", flat=True)
         )
@@ -146,9 +190,25 @@ class Command(BaseCommand):
             workers=1 if o["sequential"] else o["workers"],
             max_wait=o["max_wait"],
             dry_run=o["dry_run"],
+            backend=backend,
+            batch_size=o["batch_size"],
         )
 
-    def _with_bar(self, options: RunOptions) -> CollectionRun:
+    def _run(self, options: RunOptions, started: CollectionRun | None, on_progress) -> CollectionRun:
+        """The run in this process, or (`started`: sent to the workers) followed to its end."""
+        if started is not None:
+            return distributed.run_follow(run=started, on_progress=on_progress)
+        return collect(options=options, on_progress=on_progress)
+
+    def _sent(self, run: CollectionRun) -> None:
+        if self.verbosity < 1:
+            return
+        self.stdout.write(
+            f"run {run.pk}: {run.accounts_total} accounts in {run.batches.count()} batches sent to the "
+            f"Celery workers; follow it with GET /api/job-status/{run.pk}"
+        )
+
+    def _with_bar(self, options: RunOptions, started: CollectionRun | None) -> CollectionRun:
         from rich.console import Console  # rich only where it draws (a quiet cron run never loads it)
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -166,7 +226,7 @@ class Command(BaseCommand):
             def update(p: RunProgress) -> None:
                 bar.update(task, total=p.total, completed=p.done, rate=p.rate, failed=p.failed)
 
-            return collect(options=options, on_progress=update)
+            return self._run(options, started, update)
 
     def _log_line(self):
         state = {"last": 0.0}
