@@ -1,11 +1,11 @@
 """gunicorn's settings for socialmetrics, read from this directory by `gunicorn socialmetrics.wsgi`
 (or named with `-c gunicorn.conf.py`); command-line options and GUNICORN_* variables override them.
 
-Workers and threads: 2 workers x 4 threads per 2 cores (`GUNICORN_WORKERS`, `GUNICORN_THREADS`),
-chosen by measurement on a 2-core machine (README, "Production serving"): requests mostly wait on
-PostgreSQL and Redis, so threads keep both cores busy, and two processes keep serving when one is
-in a long response. With threads gunicorn runs its gthread worker: a long download does not count
-against `timeout`, which only ends a worker that stops answering gunicorn's heartbeat.
+Workers and threads: 2 workers x 4 threads for 2 cores (`GUNICORN_WORKERS`, `GUNICORN_THREADS`),
+the benchmark's setting: requests mostly wait on PostgreSQL and Redis, so threads keep both cores
+busy, and two processes keep serving when one is in a long response. With threads gunicorn runs
+its gthread worker: a long download does not count against `timeout`, which only ends a worker that
+stops answering gunicorn's heartbeat.
 
 Also: graceful restarts (`graceful_timeout`), keep-alive for a proxy in front, the access log as
 named fields with the request id (socialmetrics.logs.AccessLogger; JSON in production), and

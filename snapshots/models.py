@@ -117,9 +117,8 @@ class AccountLatest(models.Model):
     followers_change_pct_30d = models.FloatField(null=True)
     #: The row's part of the /api/summary JSON object, pre-rendered by the write services:
     #: ``"followers":N,"engagement":N,"posts":N,"date":"YYYY-MM-DD","anomaly":B,"anomaly_reason":S``.
-    #: With the remembered account halves (`snapshots.selectors._SUMMARY_HEADS`) it buys the
-    #: uncached 10,000-account summary about 15 % (38-43 ms against 43-52 ms rendering every value
-    #: per request, benchmark data).
+    #: With the remembered account halves (`snapshots.selectors._SUMMARY_HEADS`) the uncached
+    #: summary joins stored text instead of rendering every value per request.
     summary_json = models.TextField(default="", editable=False)
 
     class Meta:
