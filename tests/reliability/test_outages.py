@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import shutil
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -537,3 +538,28 @@ def test_an_outage_longer_than_the_run_waits_ends_it_with_one_line_and_the_next_
     checked = _checked(env, day)
     assert checked["problems"] == []
     assert checked["rows"] == {day.isoformat(): ACCOUNTS}
+
+
+def test_a_collection_started_while_postgresql_is_down_says_so_in_one_line_and_exits_1(tmp_path):
+    with socket.socket() as probe:  # a loopback port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "socialmetrics.settings.test",
+        "DATABASE_URL": f"postgres://postgres@127.0.0.1:{port}/socialmetrics",
+        "DATABASE_POOL_TIMEOUT": "1",
+        "REDIS_URL": "",
+        "CELERY_BROKER_URL": "",
+    }
+    done = subprocess.run(
+        [sys.executable, "manage.py", "collect_metrics", "--mode", "simulated"],
+        cwd=django_settings.BASE_DIR, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    said = [line for line in done.stderr.splitlines() if line.startswith("collect_metrics:")]
+    assert said == [
+        f"collect_metrics: the database at 127.0.0.1:{port} could not be reached "
+        "(couldn't get a connection after 1.00 sec); nothing was collected."
+    ], done.stderr

@@ -24,6 +24,7 @@ import time
 
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError, connection
 
 from accounts.models import Account, Platform
 from scraping import distributed
@@ -32,6 +33,7 @@ from scraping.locks import LockUnavailable
 from scraping.models import CollectionRun, OutcomeStatus, RunMode, RunStatus
 from scraping.runner import DatabaseUnreachable, LockHeld, RunOptions, collect
 from scraping.runner import Progress as RunProgress
+from socialmetrics import db
 from socialmetrics.dates import local_today
 
 
@@ -101,6 +103,19 @@ class Command(BaseCommand):
         except BadArguments as exc:
             self.stderr.write(f"collect_metrics: {exc}")
             sys.exit(2)
+        except DatabaseError as exc:
+            # Down before the run began (Django's system checks connect first): one line, not a
+            # traceback. A database lost during a run is the runner's DatabaseUnreachable.
+            if not db.unavailable(exc):
+                raise
+            where = connection.settings_dict
+            place = f" at {where['HOST']}:{where['PORT'] or 5432}" if where.get("HOST") else ""
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            self.stderr.write(
+                f"collect_metrics: the database{place} could not be reached ({reason}); "
+                "nothing was collected."
+            )
+            sys.exit(1)
 
     def handle(self, *args, **o):
         run_options = self._options(o)
