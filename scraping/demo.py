@@ -1,17 +1,26 @@
-"""The demo data set: organizations, accounts across platforms, and a year of simulated history."""
+"""The demo data set: organizations, accounts across platforms, and a year of simulated history
+and posts."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from accounts.models import Account, Platform
 from accounts.platforms import profile_url_for
 from accounts.services import accounts_import, accounts_set_flags
 from snapshots.models import Source
-from snapshots.services import SnapshotRow, UpsertResult, snapshot_upsert_many
+from snapshots.services import (
+    PostRow,
+    PostUpsertResult,
+    SnapshotRow,
+    UpsertResult,
+    post_upsert_many,
+    snapshot_upsert_many,
+)
 
+from .collectors.simulated import PostClock, simulated_posts
 from .simulation import is_glitch, is_missing, simulate_day
 
 DEMO_ORGANIZATIONS = (
@@ -51,6 +60,7 @@ class SeedReport:
     accounts_total: int
     days: int
     snapshots: UpsertResult
+    posts: PostUpsertResult
 
 
 def demo_account_entries(*, count: int) -> Iterator[dict]:
@@ -89,7 +99,50 @@ def simulated_rows(
             yield SnapshotRow(account_id=account.pk, date=day, source=Source.SIMULATED, **values)
 
 
-def demo_seed(*, accounts: int, days: int, end: dt.date) -> SeedReport:
+def simulated_post_rows(*, accounts: list[Account], start: dt.date, end: dt.date) -> Iterator[PostRow]:
+    """The posts the simulated accounts published from start to end (inclusive), up to now."""
+    for n in range((end - start).days + 1):
+        day = start + dt.timedelta(days=n)
+        clock = PostClock(day)
+        for account in accounts:
+            counts = SnapshotRow(account.pk, day, **simulate_day(account.key, account.platform, day))
+            yield from simulated_posts(
+                account_id=account.pk, key=account.key, platform=account.platform, day=day, counts=counts,
+                clock=clock,
+            )  # fmt: skip
+
+
+#: on_progress(phase, done, total): how far a seed has got ("snapshots": accounts, "posts": days).
+SeedProgress = Callable[[str, int, int], None]
+
+
+def _published_day(row: PostRow) -> dt.date:
+    return row.published_at.date()  # a simulated post's moment is in the product's time zone
+
+
+def _reporting(
+    rows: Iterable, *, phase: str, step: Callable, total: int, on_progress: SeedProgress | None
+) -> Iterator:
+    """`rows` as they are, telling `on_progress` each time `step(row)` (the account, the day the rows
+    are generated in) changes: how many steps are done of `total`."""
+    if on_progress is None:
+        yield from rows
+        return
+    done, current = 0, object()
+    on_progress(phase, 0, total)
+    for row in rows:
+        key = step(row)
+        if key != current:
+            if done:
+                on_progress(phase, done, total)
+            current, done = key, done + 1
+        yield row
+    on_progress(phase, total, total)
+
+
+def demo_seed(
+    *, accounts: int, days: int, end: dt.date, on_progress: SeedProgress | None = None
+) -> SeedReport:
     """Create the demo organizations and accounts and `days` days of history ending on `end`.
 
     Deterministic and idempotent: seeding twice gives the same data and writes nothing new.
@@ -100,5 +153,14 @@ def demo_seed(*, accounts: int, days: int, end: dt.date) -> SeedReport:
     core_ids = [a.pk for a in demo if a.platform in {Platform.X, Platform.FACEBOOK, Platform.INSTAGRAM}][::3]
     accounts_set_flags(account_ids=core_ids, is_core=True)
     start = end - dt.timedelta(days=days - 1)
-    result = snapshot_upsert_many(rows=simulated_rows(accounts=demo, start=start, end=end), batch_size=5000)
-    return SeedReport(accounts_created=report.created, accounts_total=len(demo), days=days, snapshots=result)
+    rows = simulated_rows(accounts=demo, start=start, end=end)
+    rows = _reporting(
+        rows, phase="snapshots", step=lambda row: row.account_id, total=len(demo), on_progress=on_progress
+    )
+    result = snapshot_upsert_many(rows=rows, batch_size=5000)
+    post_rows = simulated_post_rows(accounts=demo, start=start, end=end)
+    post_rows = _reporting(post_rows, phase="posts", step=_published_day, total=days, on_progress=on_progress)
+    posts = post_upsert_many(rows=post_rows)
+    return SeedReport(
+        accounts_created=report.created, accounts_total=len(demo), days=days, snapshots=result, posts=posts
+    )

@@ -13,10 +13,13 @@ writes through the threaded runner's own functions (`runner.collect_batch`, `run
   run's heartbeat) while it works, and the batch that ends the run frees it. A run whose workers
   all died loses it after SOCIALMETRICS_RUN_STALE_SECONDS, and the stale-run reaper ends the run.
 - The platforms' request budgets are shared by every worker through Redis (scraping.ratelimit).
+- A cancel (services.run_cancel) cancels the batches no worker has taken up; those being collected
+  are written, and the last to report ends the run cancelled.
 """
 
 from __future__ import annotations
 
+import functools
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -29,6 +32,7 @@ from socialmetrics import redis_policy
 
 from . import locks, selectors, services
 from .models import BatchStatus, CollectionRun, RunStatus
+from .progress import run_plan
 from .runner import (
     Heartbeat,
     LockLost,
@@ -121,7 +125,12 @@ def run_dispatch(*, options: RunOptions) -> CollectionRun:
             core_only=options.core_only,
         )
         batches = plan(accounts=accounts, options=options)
-        services.batches_create(run=run, batches=batches, total=len(accounts))
+        days = run_days(options)
+        planned = run_plan(
+            accounts=(ref for _, ref in accounts),
+            collector=functools.cache(lambda platform: default_collector_factory(platform, options, days)),
+        )
+        services.batches_create(run=run, batches=batches, total=len(accounts), planned=planned)
         if not batches:
             with transaction.atomic():
                 services.run_finish(run_id=run.pk)

@@ -18,7 +18,7 @@ from .models import CollectionRun, RunStatus
 
 logger = logging.getLogger(__name__)
 
-FINISHED = (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.INTERRUPTED)
+FINISHED = (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.INTERRUPTED, RunStatus.CANCELLED)
 #: Run duration buckets, in seconds (1 s .. 6 h).
 RUN_BUCKETS = (1, 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 21600)
 

@@ -17,6 +17,7 @@ class RunStatus(models.TextChoices):
     COMPLETED = "completed", "Completed"
     FAILED = "failed", "Failed"
     INTERRUPTED = "interrupted", "Interrupted"
+    CANCELLED = "cancelled", "Cancelled"
 
 
 class CollectionRun(models.Model):
@@ -37,6 +38,13 @@ class CollectionRun(models.Model):
     message = models.TextField(blank=True)
     #: Per platform: {"x": {"succeeded": n, "failed": n, "skipped": n, "deferred": n}}.
     by_platform = models.JSONField(default=dict, blank=True)
+    #: Per platform, as the run starts: {"x": {"accounts": n, "requests": n, "key": "x"}}: the requests
+    #: it needs on its rate-limit key ("key"; for Mastodon, on its busiest instance), for the ETA.
+    planned = models.JSONField(default=dict, blank=True, editable=False)
+    #: Set by a cancel (API, admin): the run stops before its next batch, keeps what it collected and
+    #: ends "cancelled".
+    cancel_requested_at = models.DateTimeField(null=True, blank=True)
+    cancelled_by = models.CharField(max_length=150, blank=True, help_text="Who asked to cancel the run.")
 
     class Meta:
         ordering = ["-started_at"]
@@ -48,6 +56,10 @@ class CollectionRun(models.Model):
     @property
     def accounts_done(self) -> int:
         return self.accounts_succeeded + self.accounts_failed + self.accounts_skipped
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in (RunStatus.PENDING, RunStatus.RUNNING)
 
     @property
     def accounts_per_second(self) -> float | None:
@@ -88,6 +100,7 @@ class BatchStatus(models.TextChoices):
     RUNNING = "running", "Running"
     DONE = "done", "Done"
     FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled before a worker took it up"
 
 
 class CollectionBatch(models.Model):
@@ -99,7 +112,7 @@ class CollectionBatch(models.Model):
     index = models.PositiveIntegerField()
     platform = models.CharField(max_length=20)
     account_ids = models.JSONField(default=list)
-    status = models.CharField(max_length=8, choices=BatchStatus.choices, default=BatchStatus.PENDING)
+    status = models.CharField(max_length=10, choices=BatchStatus.choices, default=BatchStatus.PENDING)
     #: How many times a worker took it up (more than once: redelivered or retried).
     attempts = models.PositiveSmallIntegerField(default=0)
     #: The batch's outcomes by status, once done: {"succeeded": n, "failed": n, ...}.

@@ -7,7 +7,9 @@ flight than its concurrency cap. Results are written through the bulk upsert ser
 writer threads on PostgreSQL, else by the calling thread: see `_Writers`), so a run can be repeated
 the same day (values are updated, nothing is duplicated), what was written before a crash or Ctrl-C
 stays written, and the dashboard fills in as the run goes. A run that loses its database stops at
-once and records itself as failed, with that reason, when the database answers again.
+once and records itself as failed, with that reason, when the database answers again. A run asked
+to cancel (the API, the admin: `services.run_cancel`) starts no new batch, writes what it has
+collected, and ends cancelled.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from django.utils import timezone
 
 from accounts.models import Account
 from snapshots.models import Source
-from snapshots.services import SnapshotRow, snapshot_upsert_many
+from snapshots.services import PostRow, SnapshotRow, post_upsert_many, snapshot_upsert_many
 from socialmetrics import cache as generations
 from socialmetrics import db, redis_policy
 from socialmetrics.dates import local_today
@@ -42,6 +44,7 @@ from .collectors.base import AccountRef, Outcome, get_collector, platform_label
 from .collectors.simulated import SimulatedCollector
 from .locks import LockHeld, LockUnavailable, run_lock
 from .models import CollectionOutcome, CollectionRun, OutcomeStatus, RunMode, RunStatus
+from .progress import run_plan
 from .ratelimit import FALLBACK_CONCURRENCY, WaitTooLong, configured_concurrency
 
 logger = logging.getLogger(__name__)
@@ -53,6 +56,8 @@ __all__ = [
 
 FLUSH_ACCOUNTS = 2000
 FLUSH_SECONDS = 1.0
+#: How often a run looks whether a cancel was asked for (one query by primary key; see `run_cancel`).
+CANCEL_CHECK_SECONDS = 1.0
 #: Threads that write a run's batches on PostgreSQL, each on a connection of its own (see `_Writers`).
 #: Writing a batch is mostly the database's work, on the one backend of the connection (a daily
 #: run's 2000 accounts: 0.2 to 0.5 s, against about 0.12 s to collect them in this process, under
@@ -549,6 +554,9 @@ def _execute(
             batches.append((0 if is_core else 1, platform, refs[start : start + size]))
     batches.sort(key=lambda item: item[0])  # stable: core batches first, platforms interleaved below
     ordered = interleave(batches)
+    if write:  # what the run has to do, for its time left (scraping.progress)
+        run.planned = run_plan(accounts=(ref for _, ref in accounts), collector=collectors.__getitem__)
+        CollectionRun.objects.filter(pk=run.pk).update(planned=run.planned)
     concurrency = configured_concurrency()
     caps = {platform: max(1, concurrency.get(platform, FALLBACK_CONCURRENCY)) for platform in collectors}
     scheduler = _Scheduler(ordered, caps)
@@ -583,6 +591,7 @@ def _execute(
 
     buffer: list[Outcome] = []
     last_flush = time.perf_counter()
+    cancel_due, cancelled = last_flush + CANCEL_CHECK_SECONDS, False
     status = RunStatus.COMPLETED
     stopped: KeyboardInterrupt | None = None
     lost: LockLost | None = None
@@ -602,6 +611,10 @@ def _execute(
                 if finished and results.empty():
                     break
                 outcomes = []
+            if write and not cancelled and time.perf_counter() >= cancel_due:
+                cancelled, cancel_due = _cancel_requested(run), time.perf_counter() + CANCEL_CHECK_SECONDS
+                if cancelled:  # no batch starts any more; those being collected are written
+                    scheduler.stop()
             for outcome in outcomes:
                 progress.count(outcome)
             buffer.extend(outcomes)
@@ -614,6 +627,8 @@ def _execute(
                     on_progress(progress)
         for future in futures:
             future.result()
+        if cancelled:
+            status = RunStatus.CANCELLED
     except LockLost as exc:  # the record says so; nothing more is collected or written
         status, lost = RunStatus.INTERRUPTED, exc
         scheduler.stop()
@@ -657,6 +672,8 @@ def _execute(
         if status == RunStatus.COMPLETED and not progress.succeeded:
             status = RunStatus.FAILED
         _let_go(heartbeat, held_lock)  # before the record says "finished": a new run may start then
+        if write and not cancelled and unreachable is None:
+            _cancel_requested(run)  # one asked for since the last look is kept in the record
         _finish(run, progress, status, write, written_only=unreachable is not None)
     if stopped is not None:
         raise stopped
@@ -720,7 +737,7 @@ def collect_batch(
     `withdraw` takes back of the platform's batches still to come, to a later run. An unexpected
     error fails the batch's accounts with its reason, not the run."""
     try:
-        return collector.collect(batch)
+        outcomes = collector.collect(batch)
     except WaitTooLong as exc:
         decided = {o.account.id: o for o in exc.outcomes}
         message = (
@@ -733,6 +750,12 @@ def collect_batch(
         logger.exception("collecting %s failed", platform)
         error = f"unexpected error: {type(exc).__name__}: {exc}"
         return [Outcome(ref, OutcomeStatus.FAILED, error=error) for ref in batch]
+    if collect_posts := getattr(collector, "collect_posts", None):
+        try:  # the recent posts of the accounts read: their failure never fails an account
+            collect_posts(outcomes)
+        except Exception:
+            logger.exception("reading the recent posts of %s accounts failed", platform)
+    return outcomes
 
 
 def _flush(
@@ -770,10 +793,13 @@ def write_outcomes(*, run: CollectionRun, outcomes: list[Outcome], days: list[dt
     external ids the platforms told, and the accounts' outcomes, in one transaction (the caller's,
     when it has one, so it can record the batch in the same commit)."""
     rows: list[SnapshotRow] = []
+    posts: list[PostRow] = []
     external_ids: dict[int, str] = {}
     for outcome in outcomes:
         if outcome.status != OutcomeStatus.SUCCEEDED or outcome.metrics is None:
             continue
+        if outcome.posts:
+            posts += outcome.posts
         series = getattr(outcome, "series", None) or [(days[-1], outcome.metrics)]
         for day, m in series:
             if m.is_empty():
@@ -790,6 +816,8 @@ def write_outcomes(*, run: CollectionRun, outcomes: list[Outcome], days: list[dt
     with transaction.atomic():
         if rows:
             snapshot_upsert_many(rows=rows, batch_size=5000)
+        if posts:
+            post_upsert_many(rows=posts)
         if external_ids:
             _remember_external_ids(external_ids)
         _record_outcomes(run, outcomes)
@@ -870,6 +898,8 @@ def _finish(
         run.message = (
             f"interrupted after {progress.done} of {progress.total} accounts; what was collected is kept"
         )
+    elif status == RunStatus.CANCELLED and not run.message:
+        run.message = services.cancelled_message(done=progress.done, total=progress.total)
     elif status == RunStatus.FAILED and not run.message:
         run.message = (
             "nothing could be collected" if progress.total else "no active accounts match the selection"
@@ -877,6 +907,16 @@ def _finish(
     if write:
         reason = run.message
         _recorded(run, (lambda: _save_written(run, progress, reason)) if written_only else run.save)
+
+
+def _cancel_requested(run: CollectionRun) -> bool:
+    """Whether a cancel was asked for, noted on `run` so that writing its record keeps it; False when
+    the database does not answer (the writers report that)."""
+    try:
+        run.cancel_requested_at, run.cancelled_by = selectors.run_cancel_state(run_id=run.pk)
+    except DatabaseError:
+        return False
+    return run.cancel_requested_at is not None
 
 
 def _save_written(run: CollectionRun, progress: Progress, reason: str) -> None:

@@ -15,7 +15,7 @@ from snapshots.models import Snapshot
 from socialmetrics.dates import day_of, local_today
 
 from .collectors.base import AccountRef
-from .models import CollectionRun, RunStatus
+from .models import CollectionRun, OutcomeStatus, RunStatus
 from .schedule import DAILY_TASK
 
 
@@ -60,6 +60,32 @@ def run_holding_lock(*, token: str | None) -> int | None:
         return CollectionRun.objects.filter(lock_token=token).values_list("pk", flat=True).first()
     active = CollectionRun.objects.filter(status__in=[RunStatus.PENDING, RunStatus.RUNNING])
     return active.order_by("-started_at").values_list("pk", flat=True).first()
+
+
+def run_latest() -> CollectionRun | None:
+    """The newest run, whoever started it (one query on the run_started_idx index)."""
+    return CollectionRun.objects.order_by("-started_at").first()
+
+
+def run_cancel_state(*, run_id: int) -> tuple[dt.datetime | None, str]:
+    """(when a cancel was asked for, by whom) of a run; (None, "") while none was."""
+    row = CollectionRun.objects.filter(pk=run_id).values_list("cancel_requested_at", "cancelled_by").first()
+    return row or (None, "")
+
+
+def run_skip_reasons(*, run: CollectionRun, limit: int = 20) -> list[dict]:
+    """Why accounts of a run were skipped or deferred, grouped: the most frequent reasons first,
+    with their platform and count (from the run's outcomes, on the (run, status) index)."""
+    rows = (
+        run.outcomes.filter(status__in=[OutcomeStatus.SKIPPED, OutcomeStatus.DEFERRED])
+        .values_list("account__platform", "status", "error_message")
+        .annotate(count=Count("*"))
+        .order_by("-count", "account__platform", "error_message")[:limit]
+    )
+    return [
+        {"platform": platform, "status": status, "reason": reason, "count": count}
+        for platform, status, reason, count in rows
+    ]
 
 
 def run_errors(*, run: CollectionRun, limit: int = 50) -> list[dict]:

@@ -5,6 +5,7 @@ over Celery workers (scraping.distributed), the last of which ends the run."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 
@@ -14,8 +15,14 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from socialmetrics import redis_policy
+
 from . import locks
 from .models import BatchStatus, CollectionBatch, CollectionRun, OutcomeStatus, RunStatus
+
+logger = logging.getLogger(__name__)
+#: A batch in one of these has reported: it is not carried out again.
+_REPORTED = (BatchStatus.DONE, BatchStatus.FAILED, BatchStatus.CANCELLED)
 
 
 @dataclass(frozen=True)
@@ -84,6 +91,17 @@ def runs_reap_stale() -> list[int]:
     return reaped
 
 
+def run_looks_stale(*, run: CollectionRun, now: dt.datetime | None = None) -> bool:
+    """Whether `runs_reap_stale` would end this run (read from the record in hand, no query): a
+    status read can then reap before it answers, and answer without a query otherwise."""
+    if not run.is_active:
+        return False
+    timing, now = run_timing(), now or timezone.now()
+    if run.status == RunStatus.PENDING:
+        return run.started_at < now - dt.timedelta(seconds=timing.queue)
+    return (run.heartbeat_at or run.started_at) < now - dt.timedelta(seconds=timing.stale)
+
+
 def run_claim(*, run_id: int) -> bool:
     """Move a queued run to running for the worker about to carry it out; False when it is no longer
     queued (failed, expired, or claimed by another worker): that worker must not carry it out."""
@@ -109,14 +127,18 @@ def run_fail(*, run_id: int, message: str) -> None:
     )
 
 
-def batches_create(*, run: CollectionRun, batches: list[tuple[str, list[int]]], total: int) -> None:
-    """Record a run's batches, (platform, account ids) each, numbered in the order they are sent."""
+def batches_create(
+    *, run: CollectionRun, batches: list[tuple[str, list[int]]], total: int, planned: dict | None = None
+) -> None:
+    """Record a run's batches, (platform, account ids) each, numbered in the order they are sent, and
+    its plan (scraping.progress.run_plan)."""
     CollectionBatch.objects.bulk_create(
         CollectionBatch(run=run, index=index, platform=platform, account_ids=ids)
         for index, (platform, ids) in enumerate(batches)
     )
     run.accounts_total = total
-    run.save(update_fields=["accounts_total"])
+    run.planned = planned or {}
+    run.save(update_fields=["accounts_total", "planned"])
 
 
 def batch_claim(*, run_id: int, index: int, worker: str) -> tuple[CollectionRun, CollectionBatch] | None:
@@ -146,7 +168,7 @@ def batch_lock(*, run_id: int, index: int) -> CollectionBatch | None:
     return (
         CollectionBatch.objects.select_for_update()
         .filter(run_id=run_id, index=index)
-        .exclude(status__in=[BatchStatus.DONE, BatchStatus.FAILED])
+        .exclude(status__in=_REPORTED)
         .first()
     )
 
@@ -173,9 +195,13 @@ def batch_report(
         accounts_skipped=F("accounts_skipped") + (sum(counts.values()) - succeeded - failed),
         heartbeat_at=now,
     )
-    unreported = CollectionBatch.objects.filter(run_id=batch.run_id).exclude(
-        status__in=[BatchStatus.DONE, BatchStatus.FAILED]
-    )
+    if counts:  # the run's row is this transaction's now: its counts per platform, as they go
+        by_platform = CollectionRun.objects.filter(pk=batch.run_id).values_list("by_platform", flat=True)[0]
+        merged = Counter((by_platform or {}).get(batch.platform, {}))
+        merged.update(counts)
+        by_platform = {**(by_platform or {}), batch.platform: dict(merged)}
+        CollectionRun.objects.filter(pk=batch.run_id).update(by_platform=by_platform)
+    unreported = CollectionBatch.objects.filter(run_id=batch.run_id).exclude(status__in=_REPORTED)
     if unreported.exists():
         return None
     return run_finish(run_id=batch.run_id)
@@ -183,9 +209,9 @@ def batch_report(
 
 def run_finish(*, run_id: int) -> CollectionRun | None:
     """End a run spread over workers once every batch has reported (None when it had ended already,
-    e.g. reaped as stale): failed when a batch failed (its accounts were not collected; the others'
-    work is kept) or nothing could be collected, else completed. The counts per platform are the
-    batches' own."""
+    e.g. reaped as stale): cancelled when a cancel was asked for; failed when a batch failed (its
+    accounts were not collected; the others' work is kept) or nothing could be collected, else
+    completed. The counts per platform are the batches' own."""
     run = CollectionRun.objects.select_for_update().filter(pk=run_id).first()
     if run is None or run.status not in (RunStatus.PENDING, RunStatus.RUNNING):
         return None
@@ -202,7 +228,10 @@ def run_finish(*, run_id: int) -> CollectionRun | None:
     run.finished_at, run.heartbeat_at = now, now
     run.duration_seconds = round((now - run.started_at).total_seconds(), 3)
     run.by_platform = {platform: dict(counts) for platform, counts in by_platform.items()}
-    if failed:
+    if run.cancel_requested_at is not None:
+        run.status = RunStatus.CANCELLED
+        run.message = cancelled_message(done=run.accounts_done, total=run.accounts_total)
+    elif failed:
         run.status = RunStatus.FAILED
         run.message = (
             f"{len(failed)} of {len(batches)} batches failed, so {sum(n for n, _ in failed)} accounts were "
@@ -216,4 +245,45 @@ def run_finish(*, run_id: int) -> CollectionRun | None:
     else:
         run.status = RunStatus.COMPLETED
     run.save()
+    return run
+
+
+def cancelled_message(*, done: int, total: int) -> str:
+    return f"cancelled after {done:,} of {total:,} accounts; what was collected is kept"
+
+
+def run_cancel(*, run_id: int, by: str) -> CollectionRun | None:
+    """Ask a run to stop (the API's and the admin's cancel); None when there is no such run, else
+    the run as it is now. Asking again, or for a run that has ended, changes nothing.
+
+    The run stops cooperatively: the threaded runner sees the request before its next batch (it
+    looks once a second), writes what it has collected, frees the lock and ends "cancelled". A run
+    spread over Celery workers has its batches no worker has taken up cancelled here; the batches
+    being collected are written, and the last to report ends the run (at once here when none is
+    being collected). A run still queued for a worker ends here.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        run = CollectionRun.objects.select_for_update().filter(pk=run_id).first()
+        if run is None or not run.is_active:
+            return run
+        if run.cancel_requested_at is None:
+            run.cancel_requested_at, run.cancelled_by = now, by[:150]
+            run.save(update_fields=["cancel_requested_at", "cancelled_by"])
+        ended = None
+        if run.options.get("backend") == "celery":
+            run.batches.filter(status=BatchStatus.PENDING).update(
+                status=BatchStatus.CANCELLED, finished_at=now, message="the run was cancelled"
+            )
+            if run.batches.exists() and not run.batches.exclude(status__in=_REPORTED).exists():
+                ended = run_finish(run_id=run.pk)
+        elif run.status == RunStatus.PENDING:  # queued for a worker that has not claimed it yet
+            run.status, run.finished_at, run.heartbeat_at = RunStatus.CANCELLED, now, now
+            run.duration_seconds = round((now - run.started_at).total_seconds(), 3)
+            run.message = cancelled_message(done=0, total=run.accounts_total)
+            run.save(update_fields=["status", "finished_at", "heartbeat_at", "duration_seconds", "message"])
+            ended = run
+    if ended is not None and ended.lock_token and redis_policy.enabled():
+        locks.free(token=ended.lock_token)  # nobody runs it any more (queued runs lock in Redis only)
+    run.refresh_from_db()
     return run

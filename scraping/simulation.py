@@ -4,6 +4,10 @@
 machine: each account has its own size (a few hundred to millions of followers), growth trend,
 weekly rhythm of posting and engagement, occasional spikes and drops, and a few missing days.
 Followers are a closed-form function of the day, so any day can be computed without the others.
+
+`simulate_posts(key, platform, day, ...)` gives the posts the account published that day (at
+most MAX_POSTS_PER_DAY): the day's likes, comments, shares and views of `simulate_day` shared out
+between them, so a day's posts add up to the day's engagement.
 """
 
 from __future__ import annotations
@@ -164,6 +168,11 @@ def _growth_days(t: int) -> float:
     return math.copysign(_GROWTH_DAYS + beyond, t)
 
 
+def _posts_on(p: Profile, day: dt.date, draw: float) -> int:
+    """How many posts the account publishes on the day (`draw`: the day's first uniform number)."""
+    return int(p.posts_per_day * WEEKLY_RHYTHM[day.weekday()] * (0.4 + 1.2 * draw) + 0.5)
+
+
 def simulate_day(key: str, platform: str, day: dt.date) -> dict:
     """The metrics of one account (`key` = "platform:handle") on one day, and their precision."""
     p = profile(key)
@@ -172,8 +181,7 @@ def simulate_day(key: str, platform: str, day: dt.date) -> dict:
     events, after_spike = _event_factor(key, min(t, _GROWTH_DAYS + _LEVEL_OFF_DAYS))  # spikes stop too
     wobble = 1 + 0.0015 * math.sin(t / 9 + p.wobble_phase)
     followers = int(p.base_followers * math.exp(p.daily_growth * _growth_days(t)) * events * wobble)
-    rhythm = WEEKLY_RHYTHM[day.weekday()]
-    posts_today = int(p.posts_per_day * rhythm * (0.4 + 1.2 * u[0]) + 0.5)
+    posts_today = _posts_on(p, day, u[0])
     posts_total = max(0, p.base_posts + int(p.posts_per_day * _MEAN_RHYTHM * t))
     values = {
         "followers": followers,
@@ -199,3 +207,80 @@ def simulate_day(key: str, platform: str, day: dt.date) -> dict:
         values["followers"] = _round_sig(followers)
         values["precision"] = "rounded"
     return values
+
+
+#: The most posts of a day the simulation gives (a busy account's others are left out).
+MAX_POSTS_PER_DAY = 3
+#: Platforms whose accounts publish no posts (a GitHub account has repositories).
+NO_POSTS = {"github"}
+_POST_TYPES = {"youtube": "video", "tiktok": "short"}
+_OPENINGS = (
+    "New today:", "Update:", "Read our latest on", "Reminder:", "Thread:", "Watch:", "Q&A:",
+    "This week:", "Behind the scenes:", "Coming up:", "Thank you for joining", "Did you know?",
+)  # fmt: skip
+_TOPICS = (
+    "opening hours over the holidays", "the monthly report", "community events near you",
+    "safety tips for the season", "this week's numbers", "new online services", "job openings",
+    "the public consultation", "a visit to our field teams", "upcoming changes to the schedule",
+    "a success story from our partners", "answers to your most asked questions",
+)  # fmt: skip
+
+
+#: Every text a simulated post may have: an opening and a topic.
+_TEXTS = tuple(f"{opening} {topic}" for opening in _OPENINGS for topic in _TOPICS)
+
+
+@lru_cache(maxsize=4096)
+def _post_ids(day: dt.date) -> tuple[str, ...]:
+    """The ids of a day's posts: "sim-YYYYMMDD-N" (the same for every account: ids are per account)."""
+    return tuple(f"sim-{day:%Y%m%d}-{n}" for n in range(1, MAX_POSTS_PER_DAY + 1))
+
+
+def simulate_posts(
+    key: str,
+    platform: str,
+    day: dt.date,
+    *,
+    followers: int | None,
+    likes: int | None,
+    comments: int | None,
+    shares: int | None,
+    views: int | None,
+) -> list[tuple]:
+    """The account's posts of the day, each as (post id, minute of the day it was published, type,
+    text, likes, comments, shares, views), in the order they were published: the counts are the
+    day's figures (of `simulate_day`) shared out by weight, or, where a platform has none (Reddit),
+    a few per thousand followers. Deterministic, like every simulated number."""
+    if platform in NO_POSTS:
+        return []
+    p = profile(key)
+    seed = _seed(key)
+    ordinal = day.toordinal()
+    # The day's first uniform number, as `simulate_day` draws it: the same number of posts.
+    draw = (_mix(seed ^ (ordinal * 0xD6E8FEB86659FD93)) & 0xFFFF) / _U16
+    count = min(MAX_POSTS_PER_DAY, _posts_on(p, day, draw))
+    if count <= 0:
+        return []
+    base = seed ^ (ordinal * 0x8CB92BA72F3D8DD7)
+    draws = [_mix(base ^ ((n + 1) * 0x2545F4914F6CDD1D)) for n in range(count)]
+    weights = [0.3 + 1.4 * (d & 0xFFFF) / _U16 for d in draws]
+    total = sum(weights)
+    if likes is None and followers:
+        likes = int(followers * p.engagement_rate * 0.2 * count)
+        comments = int(likes * p.comment_ratio * 3)
+    post_type = _POST_TYPES.get(platform, "post")
+    ids = _post_ids(day)
+    posts = []
+    for n, (d, weight) in enumerate(zip(draws, weights, strict=True)):
+        share = weight / total
+        minute = 360 + 960 * (n * 65536 + ((d >> 16) & 0xFFFF)) // (65536 * count)  # 06:00 to 22:00, in order
+        posts.append(
+            (
+                ids[n], minute, post_type, _TEXTS[(d >> 32) % len(_TEXTS)],
+                None if likes is None else int(likes * share),
+                None if comments is None else int(comments * share),
+                None if shares is None else int(shares * share),
+                None if views is None else int(views * share),
+            )
+        )  # fmt: skip
+    return posts

@@ -3,9 +3,13 @@
 - Accounts: ``Platform,Handle,Organization[,URL]`` (URL may stand in for Handle), written through
   `accounts.services.accounts_import`.
 - Snapshots: ``Platform,Handle,Date,Followers[,Following,Posts,Likes,Comments,Shares,Views]`` (any
-  order, any case; other columns such as Organization or Engagement Total are read or ignored), so
-  the grid's own CSV export can be imported back. Written through `snapshot_upsert_staged` with
-  source "csv"; accounts the file names are created if missing.
+  order, any case, spaces or underscores between words; other columns such as Organization or
+  Engagement Total are read or ignored), written through `snapshot_upsert_staged`; accounts the file
+  names are created if missing. Optional ``Source``, ``Precision`` and ``Collected At`` columns are
+  written as given (without them, or where a cell is empty: source "csv", the precision the numbers
+  show, the time of the import), so the download (`/api/download`) uploaded into an empty install
+  restores every row value for value. Names the download neutralised for spreadsheets (a leading
+  apostrophe before ``=``, ``+``, ``-``, ``@``...) are read back without it.
 
 Counts are whole numbers in the digits 0-9: plain ("1234"), with one kind of thousands separator
 ("1,234", "1 234", "1'234"), or rounded with a K, M or B suffix ("15.5K", "3M"), stored with
@@ -14,7 +18,10 @@ precision "rounded". Everything else is refused: negatives, fractions ("1.5"), e
 a fraction in half the world). Followers and following are at most `PEOPLE_BOUND` (more than there
 are people), the other counts at most `COUNT_BOUND`; days lie in `snapshot_date_check`'s window.
 
-A wrong row is skipped and reported with its line, column and reason; the rest are imported. A
+A wrong row is skipped and reported with its line, column, reason and text (`CsvImportReport.
+refused_csv` is the report as a CSV file); the rest are imported. The accounts an import creates are
+listed with the existing ones a person may have meant ("did you mean"). `csv_import(dry_run=True)`
+runs the whole import and rolls it back: a preview whose counts are the import's own. A
 file that cannot be read as a whole (its header is neither kind or names a column twice, a line is
 not CSV) raises `CsvFileError`, and nothing is written. Rows are read and written in batches, so a
 large file never sits in memory as objects. Importing the same file twice writes nothing the second
@@ -33,21 +40,24 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import islice
 from operator import itemgetter
 from typing import BinaryIO, TextIO
 
+from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Account, Organization
 from accounts.platforms import InvalidProfileURL, UnknownPlatform, normalize_platform, parse_profile_url
 from accounts.selectors import account_ids_by_keys
-from accounts.services import account_spec_from_entry, accounts_import
+from accounts.services import AccountSpec, account_spec_from_entry, accounts_import
+from accounts.suggestions import similar_accounts
 from socialmetrics.counts import parse_count
 from socialmetrics.dates import local_today
 
 from .models import METRIC_FIELDS, Precision, Source
+from .selectors import FORMULA_START
 from .services import (
     STAGED_NULL,
     SnapshotDateOutOfRange,
@@ -89,6 +99,24 @@ class RowError:
     line: int
     column: str | None
     message: str
+    #: The refused line as CSV text (its cells as read, quoted again), cut at `_LONGEST_LINE_SHOWN`.
+    text: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class NewAccount:
+    """An account the import created (in a dry run: would create)."""
+
+    line: int  # the first line naming it
+    platform: str
+    handle: str
+    organization: str
+    #: Existing accounts a person may have meant instead, as (platform, handle).
+    suggestions: tuple[tuple[str, str], ...] = ()
+
+
+#: The columns of a report of refused lines (`CsvImportReport.refused_csv`).
+REFUSED_HEADER = ("Line", "Column", "Reason", "Original line")
 
 
 @dataclass
@@ -100,13 +128,24 @@ class CsvImportReport:
     skipped: int = 0
     accounts_created: int = 0
     errors: list[RowError] = field(default_factory=list)
-    #: How many errors `errors` lists (None: all of them).
+    #: How many errors and new accounts the report lists (None: all of them).
     max_listed_errors: int | None = MAX_LISTED_ERRORS
+    #: The accounts the import created, in the order the file names them (at most
+    #: `max_listed_errors`); `new_account_count` counts them all.
+    new_accounts: list[NewAccount] = field(default_factory=list)
+    new_account_count: int = 0
+    #: True: nothing was written (`csv_import(dry_run=True)`); the counts say what the import would do.
+    dry_run: bool = False
 
-    def reject(self, *, line: int, column: str | None, message: str) -> None:
+    def reject(self, *, line: int, column: str | None, message: str, text: str = "") -> None:
         self.skipped += 1
         if self.max_listed_errors is None or len(self.errors) < self.max_listed_errors:
-            self.errors.append(RowError(line=line, column=column, message=_one_line(message)))
+            self.errors.append(RowError(line=line, column=column, message=_one_line(message), text=text))
+
+    def add_new_account(self, account: NewAccount) -> None:
+        self.new_account_count += 1
+        if self.max_listed_errors is None or len(self.new_accounts) < self.max_listed_errors:
+            self.new_accounts.append(account)
 
     @property
     def message(self) -> str:
@@ -119,7 +158,59 @@ class CsvImportReport:
             text += f" {self.accounts_created} new account(s) created for the snapshots."
         if self.skipped > len(self.errors):
             text += f" The first {len(self.errors)} errors are listed."
+        if self.dry_run:
+            text += " Dry run: nothing was written."
         return text
+
+    @property
+    def refused_csv(self) -> str | None:
+        """The refused lines as a CSV file (line, column, reason, the line itself), or None when no
+        line was refused. Cells a spreadsheet would run as a formula get a leading apostrophe, as in
+        the download."""
+        if not self.skipped:
+            return None
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(REFUSED_HEADER)
+        for error in self.errors:
+            writer.writerow(
+                [error.line, _spreadsheet_safe(error.column or ""), _spreadsheet_safe(error.message),
+                 _spreadsheet_safe(error.text)]
+            )  # fmt: skip
+        if self.skipped > len(self.errors):
+            writer.writerow(
+                ["", "", f"{self.skipped - len(self.errors):,} more refused lines are not listed.", ""]
+            )
+        return out.getvalue()
+
+
+#: What the download prefixed with an apostrophe (`snapshots.selectors.FORMULA_START`).
+_FORMULA = re.compile(FORMULA_START)
+#: A cell the download neutralised: the apostrophe it added, then what it protected.
+_NEUTRALISED = re.compile("^'" + FORMULA_START.removeprefix("^"))
+
+
+def _spreadsheet_safe(text: str) -> str:
+    return f"'{text}" if _FORMULA.match(text) else text
+
+
+def _unneutralised(text: str) -> str:
+    """A name as it was before the download neutralised it (`'=cmd` -> `=cmd`)."""
+    return text[1:] if text[:1] == "'" and _NEUTRALISED.match(text) else text
+
+
+#: The longest refused line a report quotes in full.
+_LONGEST_LINE_SHOWN = 10_000
+
+
+def _line_text(cells: list[str]) -> str:
+    """A refused line's cells as one CSV line, for the report."""
+    out = io.StringIO()
+    csv.writer(out, lineterminator="").writerow(cells)
+    text = out.getvalue()
+    if len(text) > _LONGEST_LINE_SHOWN:
+        return f"{text[:_LONGEST_LINE_SHOWN]}... ({len(text):,} characters)"
+    return text
 
 
 #: Line breaks a message quoting a cell shows as escapes, so that it stays one line.
@@ -130,9 +221,13 @@ def _one_line(text: str) -> str:
     return text.translate(_LINE_BREAKS)
 
 
+#: What the snapshot import reads beside the counts: each row's source, precision and collection time.
+ROW_DETAIL_COLUMNS = ("source", "precision", "collected_at")
 #: The columns each kind reads (the others are ignored).
 READ_COLUMNS = {
-    SNAPSHOTS: frozenset(("platform", "handle", "date", *METRIC_FIELDS, *ORGANIZATION_COLUMNS)),
+    SNAPSHOTS: frozenset(
+        ("platform", "handle", "date", *METRIC_FIELDS, *ORGANIZATION_COLUMNS, *ROW_DETAIL_COLUMNS)
+    ),
     ACCOUNTS: frozenset(("platform", "handle", "url", "display_name", "name", *ORGANIZATION_COLUMNS)),
 }
 
@@ -208,10 +303,31 @@ def _records(reader) -> Iterator[tuple[int, list[str]]]:
         line = reader.line_num + 1
 
 
-def csv_import(*, lines: Iterable[str], max_listed_errors: int | None = MAX_LISTED_ERRORS) -> CsvImportReport:
+def column_name(text: str) -> str:
+    """A header cell as the import names its column: "Collected At" -> "collected_at"."""
+    return _SPACES.sub("_", text.strip().lower())
+
+
+_SPACES = re.compile(r"[\s_]+")
+
+
+def csv_import(
+    *, lines: Iterable[str], max_listed_errors: int | None = MAX_LISTED_ERRORS, dry_run: bool = False
+) -> CsvImportReport:
     """Import a CSV given as lines of text (`csv_text` of a file, or a StringIO opened with
     newline=""). A leading byte order mark is ignored. The report lists the first
-    `max_listed_errors` wrong rows (None: all of them) and counts them all."""
+    `max_listed_errors` wrong rows and new accounts (None: all of them) and counts them all.
+
+    `dry_run`: the import runs in full, in a transaction that is then rolled back, so the report
+    (created, updated, unchanged, refused, new accounts) is exactly what the import would do, and
+    nothing is written. It holds the import's locks meanwhile, as the import would. The upload's
+    preview and `manage.py import_snapshots --dry-run` both run this."""
+    if dry_run:
+        with transaction.atomic():
+            report = csv_import(lines=lines, max_listed_errors=max_listed_errors)
+            transaction.set_rollback(True)
+        report.dry_run = True
+        return report
     reader = csv.reader(lines)
     try:
         raw_header = next(reader, None)
@@ -223,13 +339,28 @@ def csv_import(*, lines: Iterable[str], max_listed_errors: int | None = MAX_LIST
         raise CsvFileError("The file is empty: expected a header row.")
     if raw_header:
         raw_header[0] = raw_header[0].removeprefix("\ufeff")
-    header = [(h or "").strip().lower() for h in raw_header]
+    header = [column_name(h or "") for h in raw_header]
     labels = {name: (raw.strip() or name) for name, raw in zip(header, raw_header, strict=True)}
     kind = csv_kind(header=header, written=raw_header)
     report = CsvImportReport(kind=kind, max_listed_errors=max_listed_errors)
     if kind == ACCOUNTS:
-        return _import_accounts(records=_records(reader), header=header, labels=labels, report=report)
-    return _import_snapshots(records=_records(reader), header=header, labels=labels, report=report)
+        _import_accounts(records=_records(reader), header=header, labels=labels, report=report)
+    else:
+        _import_snapshots(records=_records(reader), header=header, labels=labels, report=report)
+    _suggest(report)
+    return report
+
+
+def _suggest(report: CsvImportReport) -> None:
+    """Give each new account the report lists the existing accounts a person may have meant."""
+    if not report.new_accounts:
+        return
+    keys = [(a.platform, a.handle.lower()) for a in report.new_accounts]
+    similar = similar_accounts(keys=keys, exclude=set(keys))
+    report.new_accounts = [
+        replace(account, suggestions=tuple(similar.get(key, ())))
+        for account, key in zip(report.new_accounts, keys, strict=True)
+    ]
 
 
 # --- Bytes to text ------------------------------------------------------------------------------
@@ -374,28 +505,39 @@ def _account_error_column(exc: Exception, entry: dict, labels: dict[str, str]) -
     return labels.get("handle", "Handle")
 
 
-def _account_problem(entry: dict, labels: dict[str, str], limits: _TextLimits) -> tuple[str, str] | None:
-    """(column, reason) of an entry `account_spec_from_entry` would refuse, or accept and the
-    database could not store; None if it can be imported."""
+class _AccountInvalid(Exception):
+    def __init__(self, column: str, message: str) -> None:
+        super().__init__(message)
+        self.column = column
+        self.message = message
+
+
+def _account_spec(entry: dict, labels: dict[str, str], limits: _TextLimits) -> AccountSpec:
+    """The `AccountSpec` of an entry, or _AccountInvalid(column, reason) if `account_spec_from_entry`
+    refuses it, or accepts it and the database could not store it."""
     for name, limit in (
         ("platform", _LONGEST_PLATFORM_CELL),
         ("handle", _LONGEST_NAME_CELL),
         ("url", _LONGEST_NAME_CELL),
     ):
         if len(entry.get(name, "")) > limit:
-            return labels.get(name, name), f"{_shown(entry[name])} is too long to name an account."
+            raise _AccountInvalid(
+                labels.get(name, name), f"{_shown(entry[name])} is too long to name an account."
+            )
     try:
         spec = account_spec_from_entry(entry=entry, position=0)
     except (UnknownPlatform, InvalidProfileURL, ValueError) as exc:
-        return _account_error_column(exc, entry, labels), str(exc)
+        raise _AccountInvalid(_account_error_column(exc, entry, labels), str(exc)) from None
     if problem := _handle_problem(spec.handle, limit=limits.handle):
-        return labels.get("url" if entry.get("url") else "handle", "Handle"), problem
+        raise _AccountInvalid(labels.get("url" if entry.get("url") else "handle", "Handle"), problem)
     if problem := _text_problem(spec.organization, what="organization", limit=limits.organization):
-        return next((labels[c] for c in ORGANIZATION_COLUMNS if c in labels), "Organization"), problem
+        raise _AccountInvalid(
+            next((labels[c] for c in ORGANIZATION_COLUMNS if c in labels), "Organization"), problem
+        )
     column = "display_name" if entry.get("display_name") else "name"
     if problem := _text_problem(spec.display_name, what="display name", limit=limits.display_name):
-        return labels.get(column, column), problem
-    return None
+        raise _AccountInvalid(labels.get(column, column), problem)
+    return spec
 
 
 def _import_accounts(
@@ -404,17 +546,33 @@ def _import_accounts(
     read = READ_COLUMNS[ACCOUNTS]
     limits = _TextLimits.of_models()
     entries: list[dict] = []
+    first: dict[tuple[str, str], tuple[int, AccountSpec]] = {}  # account key -> (first line, spec)
     for line, cells in records:
-        entry = {name: cell.strip() for name, cell in zip(header, cells, strict=False) if name in read}
+        entry = {
+            name: _unneutralised(cell.strip())
+            for name, cell in zip(header, cells, strict=False)
+            if name in read
+        }
         for alias in ORGANIZATION_COLUMNS[1:]:
             if alias in entry and not entry.get("organization"):
                 entry["organization"] = entry.pop(alias)
-        if problem := _account_problem(entry, labels, limits):
-            report.reject(line=line, column=problem[0], message=problem[1])
+        try:
+            spec = _account_spec(entry, labels, limits)
+        except _AccountInvalid as exc:
+            report.reject(line=line, column=exc.column, message=exc.message, text=_line_text(cells))
             continue
+        first.setdefault(spec.key, (line, spec))
         entries.append(entry)
     if entries:
+        existing = account_ids_by_keys(keys=first)
         result = accounts_import(entries=entries)
+        for key, (line, spec) in first.items():
+            if key not in existing:
+                report.add_new_account(
+                    NewAccount(
+                        line=line, platform=spec.platform, handle=spec.handle, organization=spec.organization
+                    )
+                )
         report.created, report.updated, report.unchanged = result.created, result.updated, result.unchanged
         for rejection in result.rejected:  # validated above, so only a race could land here
             report.reject(line=0, column=None, message=str(rejection))
@@ -432,7 +590,8 @@ class _PendingRow:
     organization: str
     date: dt.date
     values: dict[str, int | None]
-    rounded: bool
+    #: What follows the numbers in the row's staged text: its source, precision and collection time.
+    tail: str
 
 
 class _RowInvalid(Exception):
@@ -442,10 +601,83 @@ class _RowInvalid(Exception):
         self.message = message
 
 
+#: Source and Precision cells the import reads: the stored value or its label, in any case.
+_SOURCES = {
+    **{value: value for value in Source.values},
+    **{str(label).lower(): value for value, label in Source.choices},
+}
+_PRECISIONS = {
+    **{value: value for value in Precision.values},
+    **{str(label).lower(): value for value, label in Precision.choices},
+}
+_EXACT, _ROUNDED = str(Precision.EXACT), str(Precision.ROUNDED)
+#: How many Collected At cells a file's reader remembers (a download repeats one per collection run).
+_STAMPS_REMEMBERED = 100_000
+
+
+class _RowDetails:
+    """A row's Source, Precision and Collected At, which a file may give (the download does) or leave
+    out: the staged text that follows the row's numbers. Without the columns, or where a cell is
+    empty: source "csv", the precision its numbers show, and `collected_at` (the time of the import)."""
+
+    def __init__(self, *, index: dict[str, int], collected_at: str) -> None:
+        self.source, self.precision, self.stamp = (index.get(name) for name in ROW_DETAIL_COLUMNS)
+        self.given = any(i is not None for i in (self.source, self.precision, self.stamp))
+        self.collected_at = collected_at
+        self._stamps: dict[str, str] = {}  # Collected At cell -> the time as staged (ISO, in UTC)
+
+    def tail(self, cells: list[str], *, rounded: bool) -> str:
+        """The staged text after the numbers; _RowInvalid for a cell that cannot be read."""
+        count = len(cells)
+        source = str(Source.CSV)
+        if self.source is not None and self.source < count and (raw := cells[self.source].strip()):
+            source = _SOURCES.get(raw.lower())
+            if source is None:
+                raise _RowInvalid(
+                    "source", f"{_shown(raw)} is not a source; expected one of {', '.join(Source.values)}."
+                )
+        precision = _ROUNDED if rounded else _EXACT
+        if self.precision is not None and self.precision < count and (raw := cells[self.precision].strip()):
+            given = _PRECISIONS.get(raw.lower())
+            if given is None:
+                raise _RowInvalid(
+                    "precision", f"{_shown(raw)} is not a precision; expected {_EXACT} or {_ROUNDED}."
+                )
+            precision = _ROUNDED if rounded else given  # a rounded number is rounded whatever the cell says
+        stamp = self.collected_at
+        if self.stamp is not None and self.stamp < count and (raw := cells[self.stamp].strip()):
+            stamp = self._stamps.get(raw)
+            if stamp is None:
+                stamp = _read_stamp(raw)
+                if len(self._stamps) >= _STAMPS_REMEMBERED:
+                    self._stamps.clear()
+                self._stamps[raw] = stamp
+        return f"\t{source}\t{precision}\t{stamp}\n"
+
+
+def _read_stamp(raw: str) -> str:
+    """A Collected At cell as staged text: an ISO time with its UTC offset, in UTC."""
+    expected = (
+        "expected a time with its UTC offset as the download writes it, such as 2026-03-01 06:15:00+00 "
+        "(an empty cell is the time of the import)"
+    )
+    try:
+        moment = dt.datetime.fromisoformat(raw)
+    except ValueError:
+        raise _RowInvalid("collected_at", f"{_shown(raw)} is not a time; {expected}.") from None
+    if moment.tzinfo is None:
+        raise _RowInvalid("collected_at", f"{_shown(raw)} has no UTC offset; {expected}.")
+    try:
+        return moment.astimezone(dt.UTC).isoformat()
+    except OverflowError:
+        raise _RowInvalid("collected_at", f"{_shown(raw)} is out of range; {expected}.") from None
+
+
 class _SnapshotReader:
     """Validates rows one by one; remembers the platform and handle spellings it has already read."""
 
-    def __init__(self, *, header: list[str], labels: dict[str, str]) -> None:
+    def __init__(self, *, header: list[str], labels: dict[str, str], details: _RowDetails) -> None:
+        self.details = details
         self.index = {name: i for i, name in enumerate(header) if name}
         self.labels = labels
         self.metrics = [name for name in METRIC_FIELDS if name in self.index]
@@ -474,7 +706,7 @@ class _SnapshotReader:
                 platform = self._platforms[raw_platform] = normalize_platform(raw_platform)
             except UnknownPlatform as exc:
                 raise _RowInvalid("platform", str(exc)) from None
-        raw_handle = self.cell(cells, "handle")
+        raw_handle = _unneutralised(self.cell(cells, "handle"))
         if not raw_handle:
             raise _RowInvalid("handle", "Handle is empty.")
         handle = self._handles.get((platform, raw_handle))
@@ -523,7 +755,7 @@ class _SnapshotReader:
             values[name] = value
         if all(v is None for v in values.values()):
             raise _RowInvalid(None, "The row has no numbers.")
-        organization = self.cell(cells, self.organization) if self.organization else ""
+        organization = _unneutralised(self.cell(cells, self.organization)) if self.organization else ""
         if organization and (
             problem := _text_problem(organization, what="organization", limit=self.limits.organization)
         ):
@@ -535,7 +767,7 @@ class _SnapshotReader:
             organization=organization,
             date=date,
             values=values,
-            rounded=rounded,
+            tail=self.details.tail(cells, rounded=rounded),
         )
 
 
@@ -580,7 +812,6 @@ def _count_problem(name: str, raw: str, reason: str) -> str:
 #: Numbers of at most this many digits are within every bound; up to `_FAST_DIGITS_ANY`, within
 #: every bound but that of followers and following.
 _FAST_DIGITS, _FAST_DIGITS_ANY = len(str(PEOPLE_BOUND)) - 1, len(str(COUNT_BOUND)) - 1
-_EXACT, _ROUNDED = str(Precision.EXACT), str(Precision.ROUNDED)
 
 
 class _FastPath:
@@ -589,9 +820,12 @@ class _FastPath:
     their cells copied as they are. Anything else (a new spelling or date, a rounded or malformed
     number) goes to the full check."""
 
-    def __init__(self, *, header: list[str], tail: str, organization_limit: int) -> None:
+    def __init__(self, *, header: list[str], details: _RowDetails, organization_limit: int) -> None:
         index = {name: i for i, name in enumerate(header) if name}
-        self.tail = tail  # what follows the numbers in an exact row's text
+        #: What follows the numbers in an exact row's text, when the file gives no source, precision
+        #: or collection time (otherwise read per row by `details`).
+        self.tail = None if details.given else details.tail([], rounded=False)
+        self.details = details
         self.width = len(header)
         self.platform, self.handle, self.date = index["platform"], index["handle"], index["date"]
         columns = [index[name] for name in METRIC_FIELDS if name in index]
@@ -636,7 +870,13 @@ class _FastPath:
             for slot, value in zip(self.slots, raw, strict=True):
                 values[slot] = value or STAGED_NULL
             numbers = "\t".join(values)
-        return key, day, f"\t{day}\t{numbers}{self.tail}"
+        tail = self.tail
+        if tail is None:
+            try:
+                tail = self.details.tail(cells, rounded=False)
+            except _RowInvalid:
+                return None  # the full check reports it
+        return key, day, f"\t{day}\t{numbers}{tail}"
 
     def learn(self, cells: list[str], key: int, day: str) -> None:
         """Remember what a row that passed the full check showed to be valid."""
@@ -645,11 +885,11 @@ class _FastPath:
             self.dates[cells[self.date]] = day
 
 
-def _staged_text(day: str, row: _PendingRow, *, collected_at: str) -> str:
+def _staged_text(day: str, row: _PendingRow) -> str:
     numbers = "\t".join(
         STAGED_NULL if (value := row.values.get(name)) is None else str(value) for name in METRIC_FIELDS
     )
-    return f"\t{day}\t{numbers}\t{Source.CSV}\t{_ROUNDED if row.rounded else _EXACT}\t{collected_at}\n"
+    return f"\t{day}\t{numbers}{row.tail}"
 
 
 @dataclass
@@ -658,7 +898,8 @@ class _ReadBatch:
 
     #: The rows as `StagedBatch.rows` holds them: the last row of an account-day wins.
     rows: dict[tuple[int, str], tuple[int, str]] = field(default_factory=dict)
-    errors: list[tuple[int, str | None, str]] = field(default_factory=list)  # line, column, message
+    #: Line, column, message and the line's text.
+    errors: list[tuple[int, str | None, str, str]] = field(default_factory=list)
     #: The accounts first named in this batch: account key -> the first row naming it (to find or
     #: create the account).
     first: dict[int, _PendingRow] = field(default_factory=dict)
@@ -673,12 +914,9 @@ _YIELD_EVERY = 256
 def _read_batches(
     *, records, header: list[str], labels: dict[str, str], collected_at: str
 ) -> Iterator[_ReadBatch]:
-    reader = _SnapshotReader(header=header, labels=labels)
-    fast = _FastPath(
-        header=header,
-        tail=f"\t{Source.CSV}\t{_EXACT}\t{collected_at}\n",
-        organization_limit=reader.limits.organization,
-    )
+    details = _RowDetails(index={name: i for i, name in enumerate(header) if name}, collected_at=collected_at)
+    reader = _SnapshotReader(header=header, labels=labels, details=details)
+    fast = _FastPath(header=header, details=details, organization_limit=reader.limits.organization)
     account_keys: dict[tuple[str, str], int] = {}  # (platform, lower-case handle) -> account key
     while batch := list(islice(records, BATCH_SIZE)):
         read = _ReadBatch()
@@ -692,7 +930,7 @@ def _read_batches(
                     pending = reader.read(line, cells)
                 except _RowInvalid as exc:
                     column = labels.get(exc.column, exc.column) if exc.column else None
-                    read.errors.append((line, column, exc.message))
+                    read.errors.append((line, column, exc.message, _line_text(cells)))
                     continue
                 key = account_keys.get(pending.key)
                 if key is None:
@@ -700,7 +938,7 @@ def _read_batches(
                     read.first[key] = pending
                 day = pending.date.isoformat()
                 fast.learn(cells, key, day)
-                hit = key, day, _staged_text(day, pending, collected_at=collected_at)
+                hit = key, day, _staged_text(day, pending)
             rows[hit[0], hit[1]] = line, hit[2]
         yield read
 
@@ -718,10 +956,19 @@ def _import_snapshots(
             _read_batches(records=records, header=header, labels=labels, collected_at=collected_at)
         ) as reads:
             for read in reads:
-                for line, column, message in read.errors:
-                    report.reject(line=line, column=column, message=message)
-                accounts, created = _resolve_accounts(first=read.first)
-                report.accounts_created += created
+                for line, column, message, text in read.errors:
+                    report.reject(line=line, column=column, message=message, text=text)
+                accounts, count, created = _resolve_accounts(first=read.first)
+                report.accounts_created += count
+                for row in created:
+                    report.add_new_account(
+                        NewAccount(
+                            line=row.line,
+                            platform=row.key[0],
+                            handle=row.handle,
+                            organization=row.organization,
+                        )
+                    )
                 yield StagedBatch(rows=read.rows, accounts=accounts)
 
     # One transaction; the latest rows are refreshed once at the end for every account touched.
@@ -783,21 +1030,24 @@ def _ahead(items: Iterator, *, depth: int = 1) -> Iterator[Iterator]:
         helper.join()
 
 
-def _resolve_accounts(*, first: dict[int, _PendingRow]) -> tuple[dict[int, int], int]:
-    """(account key -> account id, accounts created) for the accounts a batch names first, creating
-    the missing ones. An account whose creation is refused is left out."""
+def _resolve_accounts(*, first: dict[int, _PendingRow]) -> tuple[dict[int, int], int, list[_PendingRow]]:
+    """(account key -> account id, accounts created, the first rows of the accounts that were
+    missing and now exist) for the accounts a batch names first, creating the missing ones. An
+    account whose creation is refused is left out."""
     if not first:
-        return {}, 0
+        return {}, 0, []
     by_name = {row.key: key for key, row in first.items()}
     found = account_ids_by_keys(keys=by_name)
     missing = {name: first[key] for name, key in by_name.items() if name not in found}
-    created = 0
+    count, created = 0, []
     if missing:
-        created = accounts_import(
+        count = accounts_import(
             entries=[
                 {"platform": name[0], "handle": row.handle, "organization": row.organization}
                 for name, row in missing.items()
             ]
         ).created
-        found.update(account_ids_by_keys(keys=missing))
-    return {by_name[name]: account_id for name, account_id in found.items()}, created
+        made = account_ids_by_keys(keys=missing)
+        found.update(made)
+        created = [row for name, row in missing.items() if name in made]
+    return {by_name[name]: account_id for name, account_id in found.items()}, count, created

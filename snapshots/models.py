@@ -106,6 +106,8 @@ class AccountLatest(models.Model):
     shares = models.BigIntegerField(null=True)
     views = models.BigIntegerField(null=True)
     engagement = models.BigIntegerField(null=True)
+    #: The latest day's engagement / followers (`snapshots.engagement`), or null.
+    engagement_rate = models.FloatField(null=True)
     precision = models.CharField(max_length=8, choices=Precision.choices, default=Precision.EXACT)
     #: The latest day's anomaly (as on its snapshot), or null.
     anomaly_reason = models.CharField(max_length=200, null=True, blank=True)
@@ -116,7 +118,8 @@ class AccountLatest(models.Model):
     followers_change_pct_7d = models.FloatField(null=True)
     followers_change_pct_30d = models.FloatField(null=True)
     #: The row's part of the /api/summary JSON object, pre-rendered by the write services:
-    #: ``"followers":N,"engagement":N,"posts":N,"date":"YYYY-MM-DD","anomaly":B,"anomaly_reason":S``.
+    #: ``"followers":N,"engagement":N,"engagement_rate":F,"posts":N,"date":"YYYY-MM-DD","anomaly":B,``
+    #: ``"anomaly_reason":S``.
     #: With the remembered account halves (`snapshots.selectors._SUMMARY_HEADS`) the uncached
     #: summary joins stored text instead of rendering every value per request.
     summary_json = models.TextField(default="", editable=False)
@@ -170,3 +173,65 @@ class SnapshotDateCountChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.change:+} snapshots on {self.date} (transaction {self.txid})"
+
+
+class PostType(models.TextChoices):
+    POST = "post", "Post"
+    REPLY = "reply", "Reply"
+    REPOST = "repost", "Repost"
+    VIDEO = "video", "Video"
+    SHORT = "short", "Short video"
+    LINK = "link", "Link"
+    OTHER = "other", "Other"
+
+
+class Post(models.Model):
+    """One of an account's posts with its latest counts, upserted by collection per (account, post id).
+
+    Counts are lifetime totals as of `updated_at`; unknown is null, never 0 (Reddit shows no shares
+    or views, Mastodon no views). `text` is a plain-text excerpt, at most TEXT_LENGTH characters.
+    """
+
+    TEXT_LENGTH = 500
+
+    # No index of its own: the (account, platform_post_id) unique index starts with it.
+    account = models.ForeignKey(
+        Account, on_delete=models.CASCADE, related_name="platform_posts", db_index=False
+    )
+    platform_post_id = models.CharField("platform post id", max_length=255)
+    url = models.URLField(max_length=1000, blank=True)
+    post_type = models.CharField(max_length=10, choices=PostType.choices, default=PostType.POST)
+    text = models.CharField(max_length=TEXT_LENGTH, blank=True)
+    published_at = models.DateTimeField()
+    likes = models.BigIntegerField(null=True, blank=True)
+    comments = models.BigIntegerField(null=True, blank=True)
+    shares = models.BigIntegerField(null=True, blank=True)
+    views = models.BigIntegerField(null=True, blank=True)
+    engagement = models.GeneratedField(
+        expression=_engagement_expression(),
+        output_field=models.BigIntegerField(null=True),
+        db_persist=True,
+        verbose_name="engagement total",
+    )
+    #: When the post was first collected; `updated_at` is when its counts were last refreshed.
+    collected_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-published_at", "id"]
+        get_latest_by = "published_at"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "platform_post_id"], name="post_account_platform_id_unique"
+            ),
+        ]
+        indexes = [
+            # One account's posts in a date range (the account page's top posts, ?handle=&since=):
+            # the range is read from this index and its few rows sorted by engagement.
+            models.Index(fields=["account", "-published_at"], name="post_account_published_idx"),
+            # /api/posts?since= across accounts, newest first.
+            models.Index(fields=["-published_at"], name="post_published_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"post {self.platform_post_id} of account {self.account_id}"

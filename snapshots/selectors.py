@@ -1,5 +1,5 @@
 """Reads of snapshots and latest values: the summary, its totals, one account's history, the grid,
-the CSV export, the account list with latest values and the days flagged as anomalies.
+the CSV export, the account list with latest values, the top movers and the days flagged as anomalies.
 
 Every function here costs a fixed number of queries whatever the number of rows, reads each
 account's latest values from the maintained `AccountLatest` row (never by scanning snapshots), and
@@ -38,8 +38,17 @@ from django.db.models.functions import Concat, Lower
 from accounts.models import Account, Organization
 from accounts.selectors import account_id_by_handle
 from socialmetrics import cache as generations
+from socialmetrics.dates import product_zone
 
-from .models import REPORTED_FIELDS, AccountLatest, Snapshot, SnapshotDateCount, SnapshotDateCountChange
+from .engagement import average_rate, engagement_rate
+from .models import (
+    REPORTED_FIELDS,
+    AccountLatest,
+    Post,
+    Snapshot,
+    SnapshotDateCount,
+    SnapshotDateCountChange,
+)
 from .services import GROWTH_PERIODS
 
 # --- Summary and totals ---------------------------------------------------------------------------
@@ -50,6 +59,7 @@ SUMMARY_COLUMNS = (
     "account__organization__name",
     "followers",
     "engagement",
+    "engagement_rate",
     "posts",
     "date",
     "anomaly_reason",
@@ -110,8 +120,8 @@ def summary_body(*, queryset: QuerySet[AccountLatest]) -> bytes:
 
 
 def summary_rows(*, queryset: QuerySet[AccountLatest]) -> list[tuple]:
-    """One query: (platform, handle, org_name, followers, engagement, posts, date, anomaly_reason) by
-    platform, handle."""
+    """One query: (platform, handle, org_name, followers, engagement, engagement_rate, posts, date,
+    anomaly_reason) by platform, handle."""
     return list(queryset.order_by("account__platform", "account__handle").values_list(*SUMMARY_COLUMNS))
 
 
@@ -190,6 +200,7 @@ def history_series(
     snapshot between its first and last day in the range (a chart shows a gap, not invented data).
     ``anomaly`` says whether each day's follower count is flagged (`snapshots.anomalies`), and
     ``anomaly_reason`` why (``None`` when it is not, and both ``None`` on the days without a snapshot).
+    ``engagement_rate`` is each day's rate and ``engagement_rate_avg`` the range's (`snapshots.engagement`).
 
     `expect` = (platform, lower-case handle) checks in the same query that the account still has
     them (a remembered id may have gone stale); AccountChanged if it has not."""
@@ -206,6 +217,8 @@ def history_series(
     series: dict[str, list] = {
         "dates": [],
         **{name: [] for name in HISTORY_SERIES},
+        "engagement_rate": [],
+        "engagement_rate_avg": None,
         "anomaly": [],
         "anomaly_reason": [],
     }
@@ -225,6 +238,9 @@ def history_series(
     columns = list(zip(*rows, strict=True))
     for name, column in zip(HISTORY_SERIES, columns[1:-1], strict=True):
         series[name] = list(column)
+    rates = list(map(engagement_rate, series["engagement"], series["followers"]))
+    series["engagement_rate"] = rates
+    series["engagement_rate_avg"] = average_rate(rates)
     reasons = columns[-1]
     series["anomaly"] = [
         None if d is None else r is not None for d, r in zip(columns[0], reasons, strict=True)
@@ -262,8 +278,26 @@ GRID_COLUMNS = (
     "shares",
     "anomaly_reason",
 )
-#: The grid's columns the CSV export has (not the anomaly flag: a file to import back, values only).
-EXPORT_COLUMNS = GRID_COLUMNS[:-1]
+#: The CSV export's columns: the grid's first ten (the header older clients read), then every other
+#: value stored per day, so that uploading the file back restores each row as it was (not the
+#: anomaly flag, which the import recomputes from the counts).
+EXPORT_COLUMNS = (
+    "account__platform",
+    "account__handle",
+    "account__organization__name",
+    "date",
+    "followers",
+    "engagement",
+    "posts",
+    "likes",
+    "comments",
+    "shares",
+    "following",
+    "views",
+    "source",
+    "precision",
+    "collected_at",
+)
 #: Newest date first, then platform, then handle: unique per row, so pages never overlap.
 GRID_DEFAULT_ORDER = ("-date", "account__platform", "account__handle")
 _IN_DATE_ORDER = ("account__platform", "account__handle")
@@ -465,7 +499,9 @@ def grid_rows_after(*, queryset: QuerySet[Snapshot], after: GridCursor | None, l
 
 
 #: What a spreadsheet would run as a formula (OWASP's list): such text cells get a leading apostrophe.
-FORMULA_START = "^[-=+@\t\r]"
+#: Cells already starting with apostrophes before such a character get one more, so the import can
+#: take exactly one away (`snapshots.csv_import`) and every name comes back as it was.
+FORMULA_START = "^'*[-=+@\t\r]"
 
 
 def _neutralised(field: str):
@@ -534,6 +570,7 @@ ACCOUNT_COLUMNS = (
 LATEST_FIELDS = (
     "date",
     *REPORTED_FIELDS,
+    "engagement_rate",
     "precision",
     *(f"followers_change_{p}d" for p in GROWTH_PERIODS),
     *(f"followers_change_pct_{p}d" for p in GROWTH_PERIODS),
@@ -575,6 +612,59 @@ def account_detail(*, account_id: int) -> AccountRow | None:
     return rows[0] if rows else None
 
 
+# --- Top movers -----------------------------------------------------------------------------------
+
+MOVER_COLUMNS = (
+    "account__platform",
+    "account__handle",
+    "account__organization__name",
+    "account__display_name",
+    "date",
+    "followers",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Movers:
+    """Rows of (*MOVER_COLUMNS, change, change_pct, anomaly_reason), biggest first."""
+
+    as_of: dt.date | None
+    gainers: list[tuple]
+    losers: list[tuple]
+    gainers_pct: list[tuple]
+    losers_pct: list[tuple]
+
+
+def movers(*, queryset: QuerySet[AccountLatest], days: int, limit: int) -> Movers:
+    """The accounts whose followers rose or fell most over `days` (one of GROWTH_PERIODS) to their
+    latest day, in followers and in percent, from their maintained latest rows: the newest latest
+    day, then four queries of at most `limit` rows. Accounts whose latest day is more than `days`
+    before the newest are left out (their change is not of this period); ties go by platform, then
+    handle."""
+    if days not in GROWTH_PERIODS:
+        raise ValueError(f"days must be one of {GROWTH_PERIODS}")
+    as_of = queryset.order_by().aggregate(newest=Max("date"))["newest"]
+    if as_of is None:
+        return Movers(as_of=None, gainers=[], losers=[], gainers_pct=[], losers_pct=[])
+    recent = queryset.filter(date__gte=as_of - dt.timedelta(days=days))
+    columns = (*MOVER_COLUMNS, f"followers_change_{days}d", f"followers_change_pct_{days}d", "anomaly_reason")
+
+    def top(field: str, *, rising: bool) -> list[tuple]:
+        moved = recent.filter(**{f"{field}__gt" if rising else f"{field}__lt": 0})
+        order = F(field).desc() if rising else F(field).asc()
+        ranked = moved.order_by(order, "account__platform", "account__handle")
+        return list(ranked.values_list(*columns)[:limit])
+
+    change, pct = columns[-3], columns[-2]
+    return Movers(
+        as_of=as_of,
+        gainers=top(change, rising=True),
+        losers=top(change, rising=False),
+        gainers_pct=top(pct, rising=True),
+        losers_pct=top(pct, rising=False),
+    )
+
+
 # --- Days flagged as anomalies --------------------------------------------------------------------
 
 ANOMALY_COLUMNS = (
@@ -599,4 +689,46 @@ def anomaly_page(*, queryset: QuerySet[Snapshot], offset: int, limit: int) -> tu
     """Two queries: how many days the queryset has, and a page of them as ANOMALY_COLUMNS tuples."""
     total = queryset.count()
     rows = list(queryset.values_list(*ANOMALY_COLUMNS)[offset : offset + limit]) if offset < total else []
+    return total, rows
+
+
+# --- Posts ----------------------------------------------------------------------------------------
+
+#: A post as the post list shows it (`post_page`'s tuples).
+POST_COLUMNS = (
+    "account__platform", "account__handle", "platform_post_id", "url", "post_type", "text",
+    "published_at", "likes", "comments", "shares", "views", "engagement",
+)  # fmt: skip
+#: Newest first; the id makes the order total, so pages never repeat or skip a post.
+POST_DEFAULT_ORDER = ("-published_at", "-id")
+
+
+def day_start(day: dt.date) -> dt.datetime | None:
+    """The first moment of a calendar day in SOCIALMETRICS_TIME_ZONE; None beyond what a datetime
+    can hold (the first and last days of the calendar), where a bound is no bound."""
+    try:
+        start = dt.datetime.combine(day, dt.time(), tzinfo=product_zone())
+        start.astimezone(dt.UTC)
+    except OverflowError:
+        return None
+    return start
+
+
+def post_queryset(*, since: dt.date | None = None, until: dt.date | None = None) -> QuerySet[Post]:
+    """Posts published from the day `since` to the day `until` (inclusive, local days), newest
+    first. One account's range reads its (account, published) index; a range across accounts the
+    published index."""
+    queryset = Post.objects.order_by(*POST_DEFAULT_ORDER)
+    if since is not None and (start := day_start(since)) is not None:
+        queryset = queryset.filter(published_at__gte=start)
+    end = day_start(until + dt.timedelta(days=1)) if until is not None and until < dt.date.max else None
+    if end is not None:
+        queryset = queryset.filter(published_at__lt=end)
+    return queryset
+
+
+def post_page(*, queryset: QuerySet[Post], offset: int, limit: int) -> tuple[int, list[tuple]]:
+    """Two queries: how many posts the queryset has, and a page of them as POST_COLUMNS tuples."""
+    total = queryset.count()
+    rows = list(queryset.values_list(*POST_COLUMNS)[offset : offset + limit]) if offset < total else []
     return total, rows

@@ -29,7 +29,8 @@ from socialmetrics import cache as generations
 from socialmetrics.dates import local_today
 
 from . import anomalies
-from .models import METRIC_FIELDS, AccountLatest, Precision, Snapshot, Source
+from .engagement import engagement_rate, rate_json, rate_json_sql, rate_sql
+from .models import METRIC_FIELDS, AccountLatest, Post, PostType, Precision, Snapshot, Source
 
 if TYPE_CHECKING:
     from psycopg import Copy
@@ -432,8 +433,13 @@ def _per_account_result(per_account: list[tuple], *, rows: int) -> UpsertResult:
     return result
 
 
-def _upsert_generic(incoming: dict[tuple[int, dt.date], SnapshotRow]) -> UpsertResult:
-    """Read what is stored (one query), then write only new or changed rows (one executemany)."""
+def _upsert_generic(
+    incoming: dict[tuple[int, dt.date], SnapshotRow],
+    *,
+    collected_at: Mapping[tuple[int, dt.date], dt.datetime] | None = None,
+) -> UpsertResult:
+    """Read what is stored (one query), then write only new or changed rows (one executemany).
+    `collected_at`: when each row was collected, as a staged import gives it (else: now)."""
     result = UpsertResult()
     account_ids = {key[0] for key in incoming}
     dates = {key[1] for key in incoming}
@@ -457,7 +463,7 @@ def _upsert_generic(incoming: dict[tuple[int, dt.date], SnapshotRow]) -> UpsertR
             result.updated += 1
         else:
             result.created += 1
-        params.append((row.account_id, row.date, *new, now))
+        params.append((row.account_id, row.date, *new, collected_at[key] if collected_at else now))
         _widen(result.written, row.account_id, row.date)
         followers[row.account_id] = row.followers if row.followers is not None else (old or new)[0]
     if params:
@@ -698,6 +704,7 @@ def latest_compute(*, account_ids: Iterable[int]) -> dict[int, AccountLatest]:
                 date=snap.date,
                 precision=snap.precision,
                 engagement=snap.engagement,
+                engagement_rate=engagement_rate(snap.engagement, snap.followers),
                 anomaly_reason=snap.anomaly_reason,
                 **{name: getattr(snap, name) for name in METRIC_FIELDS},
             )
@@ -714,6 +721,7 @@ def latest_compute(*, account_ids: Iterable[int]) -> dict[int, AccountLatest]:
             row.summary_json = summary_fragment(
                 followers=row.followers,
                 engagement=row.engagement,
+                engagement_rate=row.engagement_rate,
                 posts=row.posts,
                 day=row.date,
                 anomaly_reason=row.anomaly_reason,
@@ -733,6 +741,7 @@ def summary_fragment(
     posts: int | None,
     day: dt.date,
     anomaly_reason: str | None = None,
+    engagement_rate: float | None = None,
 ) -> str:
     """The snapshot half of an account's /api/summary object, kept pre-rendered on its latest row."""
     anomaly = (
@@ -742,7 +751,8 @@ def summary_fragment(
     )
     return (
         f'"followers":{_json_int(followers)},"engagement":{_json_int(engagement)},'
-        f'"posts":{_json_int(posts)},"date":"{day.isoformat()}","anomaly":{anomaly}'
+        f'"engagement_rate":{rate_json(engagement_rate)},"posts":{_json_int(posts)},'
+        f'"date":"{day.isoformat()}","anomaly":{anomaly}'
     )
 
 
@@ -821,11 +831,14 @@ def _pg_pct(period: int) -> str:
 
 _LATEST_TABLE = AccountLatest._meta.db_table
 _PG_LATEST_COLUMNS = [
-    "account_id", "date", *METRIC_FIELDS, "engagement", "precision", "anomaly_reason",
+    "account_id", "date", *METRIC_FIELDS, "engagement", "engagement_rate", "precision", "anomaly_reason",
     *(f"followers_change_{p}d" for p in GROWTH_PERIODS),
     *(f"followers_change_pct_{p}d" for p in GROWTH_PERIODS),
     "summary_json",
 ]  # fmt: skip
+
+
+_PG_RATE = rate_sql(engagement="l.engagement", followers="l.followers")
 
 
 def _json_number_sql(column: str) -> str:
@@ -835,12 +848,14 @@ def _json_number_sql(column: str) -> str:
 _PG_LATEST_REFRESH = (
     # What each account's row should be; a null date where the account has no snapshot left.
     f"WITH c ({', '.join(_PG_LATEST_COLUMNS)}) AS MATERIALIZED ("
-    f"SELECT a.id, l.date, {', '.join(f'l.{n}' for n in METRIC_FIELDS)}, l.engagement, l.precision, "
+    f"SELECT a.id, l.date, {', '.join(f'l.{n}' for n in METRIC_FIELDS)}, l.engagement, "
+    f"{_PG_RATE}, l.precision, "
     "l.anomaly_reason, "
     f"{', '.join(_pg_change(p) for p in GROWTH_PERIODS)}, "
     f"{', '.join(_pg_pct(p) for p in GROWTH_PERIODS)}, "
     f"""concat('"followers":', {_json_number_sql("followers")}, ',"engagement":', """
-    f"""{_json_number_sql("engagement")}, ',"posts":', {_json_number_sql("posts")}, """
+    f"""{_json_number_sql("engagement")}, ',"engagement_rate":', {rate_json_sql(_PG_RATE)}, """
+    f"""',"posts":', {_json_number_sql("posts")}, """
     f"""',"date":"', to_char(l.date, 'YYYY-MM-DD'), '","anomaly":', """
     """CASE WHEN l.anomaly_reason IS NULL THEN 'false,"anomaly_reason":null' """
     """ELSE 'true,"anomaly_reason":' || to_json(l.anomaly_reason)::text END) """
@@ -860,8 +875,9 @@ _PG_LATEST_REFRESH = (
 )
 
 
-def latest_rebuild_all(*, chunk_size: int = 2000) -> int:
-    """Recompute every account's latest row from the snapshots; returns the number of rows kept."""
+def latest_rebuild_all(*, chunk_size: int = 2000, on_chunk: Callable[[int, int], None] | None = None) -> int:
+    """Recompute every account's latest row from the snapshots; returns the number of rows kept.
+    `on_chunk(accounts done, total accounts)` is called after each chunk."""
     account_ids = list(Account.objects.order_by("pk").values_list("pk", flat=True))
     kept = 0
     for start in range(0, len(account_ids), chunk_size):
@@ -869,6 +885,8 @@ def latest_rebuild_all(*, chunk_size: int = 2000) -> int:
         with transaction.atomic():
             latest_refresh(account_ids=chunk)
         kept += AccountLatest.objects.filter(account_id__in=chunk).count()
+        if on_chunk is not None:
+            on_chunk(start + len(chunk), len(account_ids))
     generations.invalidate_data(account_ids)
     return kept
 
@@ -949,15 +967,163 @@ def _pg_upsert_staged(batch: StagedBatch, *, accounts: Mapping[int, int]) -> Sta
 
 
 def _generic_upsert_staged(batch: StagedBatch, *, accounts: Mapping[int, int]) -> StagedResult:
-    rows: list[SnapshotRow] = []
+    incoming: dict[tuple[int, dt.date], SnapshotRow] = {}
+    collected_at: dict[tuple[int, dt.date], dt.datetime] = {}
     unmatched: list[int] = []
     for (key, _), (line, text) in batch.rows.items():
         account_id = accounts.get(key)
         if account_id is None:
             unmatched.append(line)
             continue
-        _, day, *numbers, source, precision, _ = text.rstrip("\n").split("\t")
+        _, day, *numbers, source, precision, stamp = text.rstrip("\n").split("\t")
         values = (None if n == STAGED_NULL else int(n) for n in numbers)
-        rows.append(SnapshotRow(account_id, dt.date.fromisoformat(day), *values, source, precision))
-    written = _upsert_batch(rows, refresh=False)
+        row = SnapshotRow(account_id, dt.date.fromisoformat(day), *values, source, precision)
+        incoming[(account_id, row.date)] = row
+        collected_at[(account_id, row.date)] = dt.datetime.fromisoformat(stamp)
+    with transaction.atomic():
+        written = _upsert_generic(incoming, collected_at=collected_at)
     return StagedResult(**vars(written), unmatched=unmatched)
+
+
+# --- Posts ----------------------------------------------------------------------------------------
+
+#: Characters that are not kept in a post's text: NUL (PostgreSQL cannot store it) and the other
+#: control characters; line breaks and tabs become spaces (the text is a one-line excerpt).
+_CONTROL = dict.fromkeys([*range(0, 32), 127], " ")
+_CONTROL[0] = None
+
+
+def post_text(text: str | None) -> str:
+    """A post's text as stored: one line of plain text, at most `Post.TEXT_LENGTH` characters (an
+    ellipsis ends a cut one), without NUL or other control characters."""
+    if not text:
+        return ""
+    if len(text) <= Post.TEXT_LENGTH and text.isprintable() and "  " not in text and text == text.strip():
+        return text  # already one clean line (isprintable: no control character, no line break)
+    line = " ".join(str(text).translate(_CONTROL).split())
+    if len(line) <= Post.TEXT_LENGTH:
+        return line
+    return line[: Post.TEXT_LENGTH - 1].rstrip() + "…"
+
+
+@dataclass(slots=True)
+class PostRow:
+    """One post to write, as a collector read it. Counts are lifetime totals; None is "not given"
+    and keeps what is stored."""
+
+    account_id: int
+    platform_post_id: str
+    published_at: dt.datetime
+    url: str = ""
+    post_type: str = PostType.POST
+    text: str = ""
+    likes: int | None = None
+    comments: int | None = None
+    shares: int | None = None
+    views: int | None = None
+
+
+@dataclass
+class PostUpsertResult:
+    #: Posts created or changed (a post written again with the same values is not counted).
+    written: int = 0
+    #: Accounts with a post created or changed.
+    account_ids: set[int] = field(default_factory=set)
+
+
+_POST_TABLE = Post._meta.db_table
+_POST_COUNTS = ("likes", "comments", "shares", "views")
+_POST_COLUMNS = (
+    "account_id", "platform_post_id", "url", "post_type", "text", "published_at", *_POST_COUNTS,
+    "collected_at", "updated_at",
+)  # fmt: skip
+_POST_KINDS = ("bigint", "text", "text", "text", "text", "timestamptz", *["bigint"] * 4)
+
+
+def _post_upsert_sql(*, source: str, distinct: str) -> str:
+    """INSERT ... ON CONFLICT (account, post id) DO UPDATE: counts of None keep the stored ones, the
+    publication time stays as first read, and a post whose values would not change is left alone."""
+    kept = [f"COALESCE(excluded.{n}, {_POST_TABLE}.{n})" for n in _POST_COUNTS]
+    changing = ("url", "post_type", "text")
+    assignments = ", ".join(
+        [f"{n} = excluded.{n}" for n in changing]
+        + [f"{n} = {k}" for n, k in zip(_POST_COUNTS, kept, strict=True)]
+        + ["updated_at = excluded.updated_at"]
+    )
+    stored = ", ".join(f"{_POST_TABLE}.{n}" for n in (*changing, *_POST_COUNTS))
+    wanted = ", ".join([*(f"excluded.{n}" for n in changing), *kept])
+    return (
+        f"INSERT INTO {_POST_TABLE} ({', '.join(_POST_COLUMNS)}) {source} "
+        f"ON CONFLICT (account_id, platform_post_id) DO UPDATE SET {assignments} "
+        f"WHERE ({stored}) {distinct} ({wanted}) RETURNING account_id"
+    )
+
+
+_POST_STAGE = "post_upsert_stage"
+_PG_POST_STAGE_CREATE = (
+    f"CREATE TEMP TABLE IF NOT EXISTS {_POST_STAGE} ("
+    + ", ".join(f"{n} {kind}" for n, kind in zip(_POST_COLUMNS, _POST_KINDS, strict=False))
+    + ") ON COMMIT DROP"
+)
+_PG_POST_STAGE_COPY = f"COPY {_POST_STAGE} ({', '.join(_POST_COLUMNS[: len(_POST_KINDS)])}) FROM STDIN"
+#: From the staging table, which a batch's posts reach by COPY: the quickest way in from Python (as
+#: query parameters, psycopg would quote every value of the arrays in Python first).
+_PG_POSTS = _post_upsert_sql(source=f"SELECT s.*, %s, %s FROM {_POST_STAGE} s", distinct="IS DISTINCT FROM")
+#: SQLite allows 32,766 parameters a statement: 12 a post.
+_GENERIC_POSTS_PER_STATEMENT = 2000
+
+
+def _generic_posts_sql(rows: int) -> str:
+    values = "(" + ", ".join(["%s"] * len(_POST_COLUMNS)) + ")"
+    return _post_upsert_sql(source=f"VALUES {', '.join([values] * rows)}", distinct="IS NOT")
+
+
+def post_upsert_many(*, rows: Iterable[PostRow], batch_size: int = 5000) -> PostUpsertResult:
+    """Insert or update posts on (account, platform post id), `batch_size` posts a statement, in one
+    transaction (the caller's when it has one), then invalidate the cached post lists once.
+
+    The last row wins when two name the same post; texts are bounded and cleaned (`post_text`).
+    Idempotent: writing the same posts again changes nothing and counts nothing."""
+    result = PostUpsertResult()
+    with transaction.atomic():
+        for batch in _batched(rows, batch_size):
+            incoming = {(r.account_id, r.platform_post_id): r for r in batch}
+            for written in _post_upsert_batch(list(incoming.values())):
+                result.written += 1
+                result.account_ids.add(written)
+        if result.written:
+            generations.invalidate([generations.POSTS])
+    return result
+
+
+def _post_url(url: str) -> str:
+    """The post's address when it is a web address that fits, else ''."""
+    return url if len(url) <= 1000 and url.startswith(("https://", "http://")) else ""
+
+
+def _post_values(row: PostRow) -> tuple:
+    return (
+        row.account_id, row.platform_post_id, _post_url(row.url), row.post_type, post_text(row.text),
+        row.published_at, row.likes, row.comments, row.shares, row.views,
+    )  # fmt: skip
+
+
+def _post_upsert_batch(rows: list[PostRow]) -> list[int]:
+    """The account id of each post created or changed."""
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(_PG_POST_STAGE_CREATE)
+            cursor.execute(f"TRUNCATE {_POST_STAGE}")
+            with connection.wrap_database_errors, cursor.cursor.copy(_PG_POST_STAGE_COPY) as copy:
+                for row in rows:
+                    copy.write_row(_post_values(row))
+            cursor.execute(_PG_POSTS, [now, now])
+            return [account_id for (account_id,) in cursor.fetchall()]
+        written: list[int] = []
+        for start in range(0, len(rows), _GENERIC_POSTS_PER_STATEMENT):
+            chunk = rows[start : start + _GENERIC_POSTS_PER_STATEMENT]
+            params = [v for row in chunk for v in (*_post_values(row), now, now)]
+            cursor.execute(_generic_posts_sql(len(chunk)), params)
+            written += [account_id for (account_id,) in cursor.fetchall()]
+        return written

@@ -7,9 +7,14 @@ from django.dispatch import receiver
 
 from socialmetrics import cache as generations
 
-from .models import Snapshot
+from .models import Post, Snapshot
 
 
 @receiver([post_save, post_delete], sender=Snapshot, dispatch_uid="snapshot_invalidate")
 def snapshot_invalidate(sender, instance: Snapshot, **kwargs) -> None:
     generations.invalidate_data([instance.account_id])
+
+
+@receiver([post_save, post_delete], sender=Post, dispatch_uid="post_invalidate")
+def post_invalidate(sender, instance: Post, **kwargs) -> None:
+    generations.invalidate([generations.POSTS])

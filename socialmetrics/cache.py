@@ -71,6 +71,8 @@ GRID = "grid"
 ACCOUNTS = "accounts"
 #: Groups that every change to accounts or snapshots touches.
 DATA_GROUPS = (SUMMARY, GRID, ACCOUNTS)
+#: Accounts' posts (/api/posts): bumped by post writes only; their lists also read ACCOUNTS.
+POSTS = "posts"
 #: Every cached response depends on this group too; replacing its token empties the response cache.
 API_GROUP = "api"
 #: Above this many accounts, a write inside a transaction bumps their history groups only once,

@@ -60,7 +60,7 @@ class ComparePage(PageView):
 class GridPage(PageView):
     template_name = "snapshots/grid.html"
     nav = "grid"
-    #: (ordering name in /api/grid, heading, kind): in the order of the API's rows.
+    #: (field of /api/grid?rows=objects and its ordering name, heading, kind), in the table's order.
     columns = (
         ("platform", "Platform", "text"),
         ("handle", "Handle", "text"),
@@ -68,6 +68,7 @@ class GridPage(PageView):
         ("date", "Date", "text"),
         ("followers", "Followers", "num"),
         ("engagement", "Engagement", "num"),
+        ("engagement_rate", "Eng. rate", "rate"),
         ("posts", "Posts", "num"),
         ("likes", "Likes", "num"),
         ("comments", "Comments", "num"),

@@ -6,6 +6,8 @@ from rest_framework.routers import SimpleRouter
 
 from snapshots.api.accounts import AccountViewSet
 from snapshots.api.anomalies import AnomalyListView
+from snapshots.api.movers import MoversView
+from snapshots.api.posts import PostListView
 from snapshots.api.upload import BulkUploadView, UploadView
 from snapshots.api.views import DownloadView, GridView, HistoryView, SummaryTotalsView, SummaryView
 from socialmetrics import pages
@@ -14,7 +16,7 @@ from socialmetrics.api.health import LiveView, ReadyView
 from socialmetrics.api.performance import PerformanceView
 from socialmetrics.api.prometheus import MetricsView
 from socialmetrics.api.tokens import TokenView
-from socialmetrics.api.views import CacheView
+from socialmetrics.api.views import ApiRootView, CacheView
 
 # Every API path answers with and without a trailing slash (the earlier tracker's clients use both).
 router = SimpleRouter()
@@ -26,6 +28,7 @@ upload_view = pages.upload_route(UploadView.as_view())
 upload_view.cls, upload_view.initkwargs = UploadView, {}
 
 api_urlpatterns = [
+    re_path(r"^api/?$", ApiRootView.as_view(), name="api-root"),  # lists every endpoint below
     re_path(r"^api/summary/?$", SummaryView.as_view(), name="api-summary"),
     re_path(r"^api/summary/totals/?$", SummaryTotalsView.as_view(), name="api-summary-totals"),
     # A handle may hold a "/" (reddit u/name, LinkedIn showcase/name), so it runs to the end.
@@ -34,6 +37,8 @@ api_urlpatterns = [
     ),
     re_path(r"^api/grid/?$", GridView.as_view(), name="api-grid"),
     re_path(r"^api/anomalies/?$", AnomalyListView.as_view(), name="api-anomalies"),
+    re_path(r"^api/movers/?$", MoversView.as_view(), name="api-movers"),
+    re_path(r"^api/posts/?$", PostListView.as_view(), name="api-posts"),
     re_path(r"^api/download/?$", DownloadView.as_view(), name="api-download"),
     re_path(r"^api/upload-bulk/?$", BulkUploadView.as_view(), name="api-upload-bulk"),
     re_path(r"^api/cache/?$", CacheView.as_view(), name="api-cache"),

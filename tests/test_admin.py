@@ -73,8 +73,9 @@ def test_account_page_shows_latest_values_and_recent_snapshots(staff_client):
     assert response.status_code == 200
     content = response.content.decode()
     assert "snapshots of the last 30 days" in content.lower()
-    inline = response.context["inline_admin_formsets"][1]
+    inline = response.context["inline_admin_formsets"][0]
     assert len(inline.formset.queryset) == 31  # today and the 30 days before
+    assert "Latest values" in content
 
 
 def test_run_pages_are_read_only(staff_client):

@@ -11,7 +11,17 @@ from django.contrib.staticfiles import finders
 from django.urls import reverse
 
 PAGES = ["/", "/grid/", "/compare/", "/upload", "/accounts/x/healthdept/", "/login/"]
-SCRIPTS = ("api.js", "charts.js", "overview.js", "run.js", "account.js", "grid.js", "compare.js", "upload.js")
+SCRIPTS = (
+    "format.js",
+    "api.js",
+    "charts.js",
+    "overview.js",
+    "run.js",
+    "account.js",
+    "grid.js",
+    "compare.js",
+    "upload.js",
+)
 STAFF_MARKERS = ('id="run-panel"', 'id="upload-form"', "data-staff-only", 'href="/admin/"')
 
 

@@ -20,7 +20,7 @@ def run(bench: Bench) -> None:
     from django.db import connection
     from django.test import Client
 
-    from snapshots.selectors import GRID_COLUMNS, grid_queryset
+    from snapshots.selectors import EXPORT_COLUMNS, grid_queryset
 
     raw = bench.raw("export")
     client = Client()
@@ -62,13 +62,13 @@ def run(bench: Bench) -> None:
 
     ceiling = None
     if psql_command():
-        compiler = grid_queryset().values_list(*GRID_COLUMNS).query.get_compiler(connection=connection)
+        compiler = grid_queryset().values_list(*EXPORT_COLUMNS).query.get_compiler(connection=connection)
         sql, params = compiler.as_sql()
         copy_seconds, copied = copy_out_ceiling(sql=connection.ops.compose_sql(sql, params), tmp=bench.tmp)
         ceiling = copied / copy_seconds
         raw["copy"] = {"rows": copied, "seconds": copy_seconds}
     bench.baselines["copy_out"] = Baseline(
-        "psql COPY (grid query) TO, CSV",
+        "psql COPY (the export's columns) TO, CSV",
         ceiling,
         "rows/s",
         "" if ceiling else "no psql ceiling on this backend",

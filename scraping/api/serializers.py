@@ -1,7 +1,8 @@
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.models import Platform
-from scraping.models import CollectionRun, RunMode
+from scraping.models import CollectionRun, OutcomeStatus, RunMode
 from socialmetrics.api.errors import ErrorDetailSerializer
 
 
@@ -27,8 +28,47 @@ class RunConflictSerializer(serializers.Serializer):
     )
 
 
-class JobStatusSerializer(serializers.ModelSerializer):
-    """A run's record as the dashboard polls it."""
+class RateLimitSerializer(serializers.Serializer):
+    requests = serializers.IntegerField()
+    seconds = serializers.FloatField(help_text="The window the requests are counted in.")
+
+
+class PlatformProgressSerializer(serializers.Serializer):
+    """One platform of a run: how far it has got and what bounds its time left."""
+
+    platform = serializers.CharField()
+    total = serializers.IntegerField()
+    done = serializers.IntegerField()
+    remaining = serializers.IntegerField()
+    eta = serializers.FloatField(
+        allow_null=True,
+        help_text="Seconds its rate-limit key has left (null: not known yet, or the run has ended).",
+    )
+    rate_limit = serializers.SerializerMethodField(help_text="Its rate-limit key's budget (real mode).")
+    defers_beyond_budget = serializers.BooleanField(
+        help_text="The budget's window is longer than the run's --max-wait: what the budget does not "
+        "cover is deferred to a later run instead of waited for."
+    )
+
+    @extend_schema_field(RateLimitSerializer(allow_null=True))
+    def get_rate_limit(self, progress) -> dict | None:
+        if progress.rate_limit is None:
+            return None
+        requests, seconds = progress.rate_limit
+        return {"requests": requests, "seconds": seconds}
+
+
+class SkipReasonSerializer(serializers.Serializer):
+    platform = serializers.CharField()
+    status = serializers.ChoiceField(choices=[OutcomeStatus.SKIPPED, OutcomeStatus.DEFERRED])
+    reason = serializers.CharField()
+    count = serializers.IntegerField(help_text="Accounts skipped or deferred for this reason.")
+
+
+class RunProgressSerializer(serializers.ModelSerializer):
+    """A run's record with its pace and time left (scraping.progress: from the platforms' rate limits
+    and the observed pace in real mode, from the pace in simulated mode). The context gives
+    `estimate` and `staff` (whether the caller may see who cancelled it)."""
 
     job_id = serializers.IntegerField(source="pk")
     total = serializers.IntegerField(source="accounts_total")
@@ -38,26 +78,76 @@ class JobStatusSerializer(serializers.ModelSerializer):
     skipped = serializers.IntegerField(source="accounts_skipped")
     rate = serializers.SerializerMethodField(help_text="Accounts per second so far.")
     eta = serializers.SerializerMethodField(
-        help_text="Seconds left at the current rate (null when unknown, and for a failed or interrupted run)."
+        help_text="Seconds left (null when unknown, and for a run that ended other than completed)."
     )
-    errors = serializers.SerializerMethodField()
+    eta_basis = serializers.SerializerMethodField(
+        help_text='What bounds the time left: "rate_limits" (a platform\'s request budget), "pace" (the '
+        'pace observed so far), or "" when nothing is left or it is unknown.'
+    )
+    platforms = serializers.SerializerMethodField(help_text="Per platform, as planned when the run started.")
+    requested_platforms = serializers.SerializerMethodField(
+        help_text="The platforms the run was asked to collect (empty: every platform)."
+    )
+    cancel_requested = serializers.SerializerMethodField()
+    cancelled_by = serializers.SerializerMethodField(
+        help_text="Who asked to cancel it (staff only; else empty)."
+    )
 
     class Meta:
         model = CollectionRun
         fields = [
             "job_id", "status", "mode", "date", "total", "done", "succeeded", "failed", "skipped",
-            "rate", "eta", "started_at", "finished_at", "duration_seconds", "message", "by_platform",
-            "errors",
+            "rate", "eta", "eta_basis", "started_at", "finished_at", "duration_seconds", "message",
+            "by_platform", "platforms", "requested_platforms", "cancel_requested", "cancel_requested_at",
+            "cancelled_by",
         ]  # fmt: skip
 
     def get_rate(self, run: CollectionRun) -> float | None:
-        return self.context["progress"]["rate"]
+        return self.context["estimate"].rate
 
     def get_eta(self, run: CollectionRun) -> float | None:
-        return self.context["progress"]["eta"]
+        return self.context["estimate"].eta
+
+    def get_eta_basis(self, run: CollectionRun) -> str:
+        return self.context["estimate"].basis
+
+    @extend_schema_field(PlatformProgressSerializer(many=True))
+    def get_platforms(self, run: CollectionRun) -> list[dict]:
+        return PlatformProgressSerializer(self.context["estimate"].platforms, many=True).data
+
+    def get_requested_platforms(self, run: CollectionRun) -> list[str]:
+        return list((run.options or {}).get("platforms") or [])
+
+    def get_cancel_requested(self, run: CollectionRun) -> bool:
+        return run.cancel_requested_at is not None
+
+    def get_cancelled_by(self, run: CollectionRun) -> str:
+        return run.cancelled_by if self.context.get("staff") else ""
+
+
+class JobStatusSerializer(RunProgressSerializer):
+    """A run's record as the dashboard polls it: its progress, failures and skip reasons."""
+
+    errors = serializers.SerializerMethodField()
+    skip_reasons = serializers.SerializerMethodField(
+        help_text="Why accounts were skipped or deferred, grouped, the most frequent first (at most 20)."
+    )
+
+    class Meta(RunProgressSerializer.Meta):
+        fields = [*RunProgressSerializer.Meta.fields, "errors", "skip_reasons"]
 
     def get_errors(self, run: CollectionRun) -> list[dict]:
         return self.context["errors"]
+
+    @extend_schema_field(SkipReasonSerializer(many=True))
+    def get_skip_reasons(self, run: CollectionRun) -> list[dict]:
+        return self.context["skip_reasons"]
+
+
+class LatestRunSerializer(serializers.Serializer):
+    """The newest run, whoever started it (the API, the command line, the schedule)."""
+
+    run = RunProgressSerializer(allow_null=True, help_text="Null before the first run.")
 
 
 class LastRunSerializer(serializers.ModelSerializer):

@@ -1,14 +1,13 @@
 """Start a collection run in the background and follow it."""
 
 from django.core.exceptions import ImproperlyConfigured
-from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import Platform
-from scraping import selectors, services
+from scraping import progress, selectors, services
 from scraping.locks import LockHeld, LockUnavailable
 from scraping.models import CollectionRun, RunStatus
 from scraping.runner import RunOptions, collect_in_background
@@ -21,7 +20,9 @@ from .serializers import (
     AccountGapSerializer,
     GapsPageSerializer,
     JobStatusSerializer,
+    LatestRunSerializer,
     RunConflictSerializer,
+    RunProgressSerializer,
     RunRequestSerializer,
     RunStartedSerializer,
     ScheduleSerializer,
@@ -68,13 +69,41 @@ class RunScraperView(APIView):
         )
 
 
+def _is_staff(request) -> bool:
+    user = request.user
+    return bool(user and user.is_authenticated and user.is_active and user.is_staff)
+
+
+def _current(run: CollectionRun | None) -> CollectionRun | None:
+    """The run as it is: one whose process is gone is ended first (shown as it ended, not "running")."""
+    if run is not None and services.run_looks_stale(run=run):
+        services.runs_reap_stale()
+        run.refresh_from_db()
+    return run
+
+
+def _progress(run: CollectionRun, request) -> dict:
+    context = {"estimate": progress.estimate(run=run), "staff": _is_staff(request)}
+    return RunProgressSerializer(run, context=context).data
+
+
+_JOB_ID = OpenApiParameter("job_id", {"type": "integer", "minimum": 0}, OpenApiParameter.PATH)
+
+
+def _no_such_run(job_id) -> Response:
+    return Response(
+        error_body(code="NOT_FOUND", message=f"No collection run with id {job_id}."),
+        status=status.HTTP_404_NOT_FOUND,
+    )
+
+
 class JobStatusView(APIView):
     permission_classes = [ReadOrStaffWrite]
 
     @extend_schema(
         tags=["collection"],
         summary="Progress and result of a collection run",
-        parameters=[OpenApiParameter("job_id", {"type": "integer", "minimum": 0}, OpenApiParameter.PATH)],
+        parameters=[_JOB_ID],
         responses={
             200: JobStatusSerializer,
             401: OpenApiResponse(ErrorSerializer, description="Not signed in (when reads are not public)."),
@@ -84,30 +113,72 @@ class JobStatusView(APIView):
         },
     )
     def get(self, request, job_id: int):
-        services.runs_reap_stale()  # a run whose process died is shown as it ended, not "running"
-        run = selectors.run_get(run_id=job_id)
+        run = _current(selectors.run_get(run_id=job_id))
         if run is None:
-            return Response(
-                error_body(code="NOT_FOUND", message=f"No collection run with id {job_id}."),
-                status=status.HTTP_404_NOT_FOUND,
-            )
-        context = {"progress": _progress(run), "errors": selectors.run_errors(run=run, limit=50)}
+            return _no_such_run(job_id)
+        context = {
+            "estimate": progress.estimate(run=run),
+            "staff": _is_staff(request),
+            "errors": selectors.run_errors(run=run, limit=50),
+            "skip_reasons": selectors.run_skip_reasons(run=run),
+        }
         return Response(JobStatusSerializer(run, context=context).data)
 
 
-def _progress(run: CollectionRun) -> dict:
-    end = run.finished_at or timezone.now()
-    elapsed = (end - run.started_at).total_seconds()
-    rate = run.accounts_done / elapsed if elapsed > 0 else None
-    remaining = run.accounts_total - run.accounts_done
-    if run.status in (RunStatus.PENDING, RunStatus.RUNNING):
-        eta = remaining / rate if rate else None
-    else:  # nothing left, or nothing more to come
-        eta = 0.0 if run.status == RunStatus.COMPLETED else None
-    return {
-        "rate": round(rate, 1) if rate is not None else None,
-        "eta": round(eta, 1) if eta is not None else None,
-    }
+class RunLatestView(APIView):
+    """What every open overview polls: the newest run, whoever started it, with its progress."""
+
+    permission_classes = [ReadOrStaffWrite]
+
+    @extend_schema(
+        tags=["collection"],
+        summary="The latest collection run, whoever started it",
+        description="One indexed query (two when the run's process is found gone and the run is ended "
+        "first). Its failures and skip reasons: GET /api/job-status/{job_id}.",
+        responses={
+            200: LatestRunSerializer,
+            401: OpenApiResponse(ErrorSerializer, description="Not signed in (when reads are not public)."),
+        },
+    )
+    def get(self, request):
+        run = _current(selectors.run_latest())
+        return Response({"run": _progress(run, request) if run is not None else None})
+
+
+class RunCancelView(APIView):
+    """Staff: stop a run before its next batch, keeping what it collected (services.run_cancel)."""
+
+    permission_classes = [StaffOnly]
+
+    @extend_schema(
+        tags=["collection"],
+        summary="Cancel a collection run (staff)",
+        description="The run starts no new batch, writes what it has collected, frees the collection "
+        "lock and ends `cancelled` (within about a second in this process; a Celery run when its "
+        "batches being collected have reported). Asking again changes nothing.",
+        parameters=[_JOB_ID],
+        request=None,
+        responses={
+            200: OpenApiResponse(RunProgressSerializer, description="The run has ended cancelled."),
+            202: OpenApiResponse(RunProgressSerializer, description="Asked: the run stops shortly."),
+            401: OpenApiResponse(ErrorSerializer, description="Not signed in."),
+            403: OpenApiResponse(ErrorSerializer, description="Not staff, or the CSRF token is missing."),
+            404: OpenApiResponse(ErrorSerializer, description="No such run."),
+            409: OpenApiResponse(ErrorSerializer, description="The run has already ended (not cancelled)."),
+        },
+    )
+    def post(self, request, job_id: int):
+        run = services.run_cancel(run_id=int(job_id), by=request.user.get_username())
+        if run is None:
+            return _no_such_run(job_id)
+        if run.is_active:
+            return Response(_progress(run, request), status=status.HTTP_202_ACCEPTED)
+        if run.status == RunStatus.CANCELLED:
+            return Response(_progress(run, request))
+        return Response(
+            error_body(code="RUN_ENDED", message=f"Run {run.pk} has already ended ({run.status})."),
+            status=status.HTTP_409_CONFLICT,
+        )
 
 
 class ScheduleView(APIView):

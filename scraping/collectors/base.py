@@ -5,6 +5,11 @@ account, in input order: the metrics it read (unknown values are None, never 0),
 in the platform's own words. It never invents numbers: an answer without any count is a failed
 outcome, not a snapshot of zeros.
 
+Where a platform's public API lists an account's recent posts, the collector also reads them
+(`collect_posts`, after `collect`): each with its lifetime likes, comments, shares and views as
+the platform counts them, as `PostRow`s on the account's outcome. A failure to read them never
+fails the account: its metrics are kept, its posts left for the next run.
+
 Every request goes through `Collector.get_json`: limiter.acquire -> request (holding a
 concurrency slot) -> limiter.observe -> classify the status -> retry. Timeouts, connection
 errors and 5xx are retried with exponential backoff and jitter (3 attempts); a rate-limit
@@ -16,7 +21,10 @@ can defer the rest of the platform.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import functools
+import html
+import logging
 import re
 import time
 from abc import ABC
@@ -31,6 +39,7 @@ from accounts.models import Platform
 from scraping.models import OutcomeStatus
 from scraping.ratelimit import RateLimiter, WaitTooLong, get_limiter
 from snapshots.models import METRIC_FIELDS, Precision
+from snapshots.services import PostRow
 from socialmetrics.counts import parse_count
 
 if TYPE_CHECKING:  # imported where used: a simulated run, which sends no request, never loads them
@@ -49,6 +58,11 @@ DEFAULT_BASE_URLS = {
 }
 DEFAULT_MAX_WAIT = 60.0
 MAX_ATTEMPTS = 3
+#: Recent posts read per account and run, where the platform lists them (one request per account
+#: on most platforms: the newest posts are the ones whose counts still move).
+POSTS_PER_ACCOUNT = 20
+
+logger = logging.getLogger(__name__)
 
 COLLECTORS = {
     "bluesky": "scraping.collectors.bluesky.BlueskyCollector",
@@ -116,6 +130,8 @@ class Outcome:
     attempts: int = 0
     retryable: bool = False
     duration: float = 0.0  # seconds spent on the account (a batch's time is shared by its accounts)
+    #: The account's recent posts (`Collector.collect_posts`); None when they were not read.
+    posts: list[PostRow] | None = None
 
 
 # --- Errors ---------------------------------------------------------------------------------------
@@ -207,6 +223,65 @@ def keeping(outcomes: list[Outcome]) -> Iterator[None]:
 def chunked(items: list, size: int) -> Iterable[list]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+_BLOCK_END = re.compile(r"<br\s*/?>|</p>", re.IGNORECASE)
+
+
+def plain_text(markup: Any) -> str:
+    """The text of an HTML fragment (Mastodon's `content`): tags dropped, entities decoded."""
+    if not isinstance(markup, str):
+        return ""
+    return " ".join(html.unescape(TAG.sub("", _BLOCK_END.sub(" ", markup))).split())
+
+
+def api_time(value: Any) -> dt.datetime | None:
+    """An aware datetime from an ISO 8601 timestamp (a naive one is UTC) or Unix seconds; None
+    when it cannot be read (the post is then left out, not given a made-up time)."""
+    try:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return dt.datetime.fromtimestamp(value, tz=dt.UTC)
+        if isinstance(value, str):
+            moment = dt.datetime.fromisoformat(value.strip())
+            return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+    except (ValueError, OverflowError, OSError):
+        return None
+    return None
+
+
+def post_row(
+    account: AccountRef,
+    *,
+    post_id: Any,
+    published: Any,
+    url: Any = "",
+    post_type: str = "post",
+    text: Any = "",
+    likes: Any = None,
+    comments: Any = None,
+    shares: Any = None,
+    views: Any = None,
+) -> PostRow | None:
+    """A post as read from a platform's answer, or None when it lacks a usable id or publication
+    time, or a count cannot be read: one unreadable post is left out, not the account's others."""
+    post_id = str(post_id or "").strip()
+    published_at = api_time(published)
+    if not post_id or len(post_id) > 255 or published_at is None:
+        return None
+    url = str(url or "")
+    if len(url) > 1000 or not url.startswith(("https://", "http://")):
+        url = ""
+    try:
+        counts = [api_count(value) for value in (likes, comments, shares, views)]
+    except PlatformError:
+        return None
+    return PostRow(account.id, post_id, published_at, url, post_type, str(text or ""), *counts)
+
+
+def add_counts(*values: Any) -> int | None:
+    """The sum of the counts that are given (a platform's reposts and quotes as shares)."""
+    known = [count for count in map(api_count, values) if count is not None]
+    return sum(known) if known else None
 
 
 # --- HTTP -----------------------------------------------------------------------------------------
@@ -346,6 +421,35 @@ class Collector(ABC):
         return outcomes
 
     def fetch_one(self, account: AccountRef) -> Outcome:
+        raise NotImplementedError
+
+    # Posts.
+
+    def collect_posts(self, outcomes: list[Outcome]) -> None:
+        """Read the recent posts of the accounts whose metrics were read, onto their outcomes.
+
+        An account whose posts cannot be read keeps its metrics (its `posts` stay None). When the
+        platform asks for a wait longer than `max_wait`, the rest of the batch goes without posts:
+        the next metrics request meets the same wait and defers the platform as usual."""
+        if type(self).fetch_posts is Collector.fetch_posts:
+            return
+        for outcome in outcomes:
+            if outcome.status != OutcomeStatus.SUCCEEDED or outcome.metrics is None:
+                continue
+            try:
+                outcome.posts = self.fetch_posts(outcome.account, outcome.metrics)
+            except PlatformError as exc:
+                logger.warning(
+                    "could not read the recent posts of %s @%s: %s",
+                    self.label, outcome.account.handle, exc.message,
+                )  # fmt: skip
+            except WaitTooLong:
+                return
+
+    def fetch_posts(self, account: AccountRef, metrics: Metrics) -> list[PostRow]:
+        """The account's recent posts (at most POSTS_PER_ACCOUNT); PlatformError when they cannot
+        be read. `metrics` is what `fetch` read (its `external_id` names the account reliably).
+        Collectors of platforms that list an account's posts override this."""
         raise NotImplementedError
 
     def lookup(
@@ -552,10 +656,12 @@ __all__ = [
     "NoCollector",
     "Outcome",
     "PlatformError",
+    "PostRow",
     "RateLimited",
     "Reply",
     "WaitTooLong",
     "api_count",
+    "api_time",
     "get_collector",
     "make_client",
     "shared_client",

@@ -13,11 +13,11 @@ from rest_framework.response import Response
 from rest_framework.viewsets import GenericViewSet
 
 from accounts.api.serializers import AccountWriteSerializer
-from accounts.filters import AccountFilter
 from accounts.models import Account
 from accounts.platforms import InvalidProfileURL
 from accounts.selectors import account_queryset
 from accounts.services import AccountConflict, account_create, account_deactivate, account_update
+from snapshots.filters import AccountListFilter
 from snapshots.selectors import AccountRow, account_detail, account_page
 from socialmetrics import cache as generations
 from socialmetrics.api.errors import ErrorSerializer
@@ -58,6 +58,12 @@ def account_json(row: AccountRow) -> dict:
 @extend_schema_view(
     list=extend_schema(
         summary="Tracked accounts with their latest values",
+        description=(
+            "By platform, then handle; `ordering` ranks them by their latest followers, growth or "
+            "engagement rate instead (`?ordering=-growth_7d`: the biggest gainers of the week first). "
+            "`latest.engagement_rate` is the latest day's engagement (likes + comments + shares) divided "
+            "by its followers, as a fraction; null when the followers are 0 or unknown."
+        ),
         parameters=page_parameters(
             default_per_page=ACCOUNTS_DEFAULT_PER_PAGE, max_per_page=ACCOUNTS_MAX_PER_PAGE
         ),
@@ -90,7 +96,7 @@ class AccountViewSet(CachedReadMixin, GenericViewSet):
 
     cache_name = "accounts"
     cache_groups = (generations.ACCOUNTS,)
-    filterset_class = AccountFilter
+    filterset_class = AccountListFilter
     queryset = Account.objects.none()
     serializer_class = AccountWriteSerializer
     pagination_class = None

@@ -28,6 +28,7 @@ from rest_framework.views import APIView
 from accounts.models import Platform
 from accounts.platforms import UnknownPlatform, normalize_platform
 from accounts.selectors import account_id_by_handle
+from snapshots.engagement import engagement_rate
 from snapshots.filters import GridFilter, SummaryFilter
 from snapshots.models import AccountLatest, Snapshot
 from snapshots.selectors import (
@@ -52,7 +53,11 @@ from socialmetrics.api.rendering import PrerenderedJSON
 from socialmetrics.cache import CachedReadMixin, CacheSpec, renders_plain_json
 
 from .serializers import (
+    GRID_ARRAY_COLUMNS,
+    GRID_OBJECT_COLUMNS,
     GridCursorPageSerializer,
+    GridObjectsCursorPageSerializer,
+    GridObjectsPageSerializer,
     GridPageSerializer,
     HistorySerializer,
     SummaryRowSerializer,
@@ -65,7 +70,16 @@ NOT_FOUND = OpenApiResponse(ErrorSerializer, description="No such account.")
 # --- Summary ----------------------------------------------------------------------------------------
 
 
-SUMMARY_KEYS = ("platform", "handle", "org_name", "followers", "engagement", "posts", "date")
+SUMMARY_KEYS = (
+    "platform",
+    "handle",
+    "org_name",
+    "followers",
+    "engagement",
+    "engagement_rate",
+    "posts",
+    "date",
+)
 
 
 def _summary_row(row: tuple) -> dict:
@@ -183,7 +197,8 @@ class HistoryView(CachedReadMixin, APIView):
         description=(
             "Platform (value or display name, e.g. x or X) and handle are matched case-insensitively. "
             "Every day between the first and last snapshot in the range is listed; days without a "
-            "snapshot have null."
+            "snapshot have null. engagement_rate is each day's engagement divided by its followers, "
+            "engagement_rate_avg the mean of those rates over the range."
         ),
         parameters=[
             OpenApiParameter(
@@ -264,9 +279,45 @@ GRID_DEFAULT_PER_PAGE = 50
 GRID_MAX_PER_PAGE = 1000
 
 
+#: ?rows= : how the grid's rows are written.
+ROWS_ARRAYS, ROWS_OBJECTS = "arrays", "objects"
+_VALUE_NAMES = GRID_ARRAY_COLUMNS[:-2]
+_FOLLOWERS, _ENGAGEMENT = _VALUE_NAMES.index("followers"), _VALUE_NAMES.index("engagement")
+
+
 def _grid_data(rows: list[tuple]) -> list[list]:
     """Rows as the grid's arrays: the values, then whether the day is flagged, and why."""
     return [[r[0], r[1], r[2], r[3].isoformat(), *r[4:-1], r[-1] is not None, r[-1]] for r in rows]
+
+
+def _grid_objects(rows: list[tuple]) -> list[dict]:
+    """Rows as named fields (GRID_OBJECT_COLUMNS): the values, the day's engagement rate, the flag."""
+    data = []
+    for r in rows:
+        row = dict(zip(_VALUE_NAMES, r[:-1], strict=True))
+        row["date"] = row["date"].isoformat()
+        row["engagement_rate"] = engagement_rate(r[_ENGAGEMENT], r[_FOLLOWERS])
+        row["anomaly"] = r[-1] is not None
+        row["anomaly_reason"] = r[-1]
+        data.append(row)
+    return data
+
+
+def _grid_rows(params) -> str:
+    rows = params.get("rows", ROWS_ARRAYS)
+    if rows not in (ROWS_ARRAYS, ROWS_OBJECTS):
+        raise InvalidParameter(
+            field="rows", message=f"expected {ROWS_ARRAYS} or {ROWS_OBJECTS}, got {rows[:40]!r}."
+        )
+    return rows
+
+
+def _grid_body(rows: list[tuple], *, form: str, pagination: dict) -> dict:
+    if form == ROWS_OBJECTS:
+        columns, data = GRID_OBJECT_COLUMNS, _grid_objects(rows)
+    else:
+        columns, data = GRID_ARRAY_COLUMNS, _grid_data(rows)
+    return {"rows": form, "columns": columns, "data": data, "pagination": pagination}
 
 
 def encode_cursor(row: tuple) -> str:
@@ -298,6 +349,14 @@ _GRID_PARAMETERS = [
             "not with page."
         ),
     ),
+    OpenApiParameter(
+        "rows",
+        {"type": "string", "enum": [ROWS_ARRAYS, ROWS_OBJECTS]},
+        description=(
+            "arrays (default): each row an array of values in the order `columns` names (the original "
+            "form). objects: each row an object of named fields, with the day's engagement rate."
+        ),
+    ),
 ]
 
 
@@ -321,7 +380,12 @@ class GridView(CachedReadMixin, GenericAPIView):
         responses={
             200: PolymorphicProxySerializer(
                 component_name="GridResponse",
-                serializers=[GridPageSerializer, GridCursorPageSerializer],
+                serializers=[
+                    GridPageSerializer,
+                    GridCursorPageSerializer,
+                    GridObjectsPageSerializer,
+                    GridObjectsCursorPageSerializer,
+                ],
                 resource_type_field_name=None,
             ),
             400: BAD_REQUEST,
@@ -332,23 +396,18 @@ class GridView(CachedReadMixin, GenericAPIView):
 
     def _build(self) -> Response:
         params = self.request.query_params
+        form = _grid_rows(params)
         queryset = self.filter_queryset(self.get_queryset())
         if "cursor" in params:
-            return self._cursor_page(queryset, params)
+            return self._cursor_page(queryset, params, form)
         page = page_request(
             params=params, default_per_page=GRID_DEFAULT_PER_PAGE, max_per_page=GRID_MAX_PER_PAGE
         )
         result = grid_page(queryset=queryset, offset=page.offset, limit=page.per_page)
-        return Response(
-            {
-                "data": _grid_data(result.rows),
-                "pagination": page_info(
-                    request=page, total=result.total.count, total_estimated=result.total.estimated
-                ),
-            }
-        )
+        pagination = page_info(request=page, total=result.total.count, total_estimated=result.total.estimated)
+        return Response(_grid_body(result.rows, form=form, pagination=pagination))
 
-    def _cursor_page(self, queryset, params) -> Response:
+    def _cursor_page(self, queryset, params, form: str) -> Response:
         if params.get("ordering", "").strip():
             raise InvalidParameter(
                 field="cursor", message="cursor pagination keeps the default order; drop ordering."
@@ -362,19 +421,15 @@ class GridView(CachedReadMixin, GenericAPIView):
         rows = grid_rows_after(queryset=queryset, after=after, limit=per_page + 1)
         more = len(rows) > per_page
         rows = rows[:per_page]
-        return Response(
-            {
-                "data": _grid_data(rows),
-                "pagination": {
-                    "per_page": per_page,
-                    "next_cursor": encode_cursor(rows[-1]) if more else None,
-                },
-            }
-        )
+        pagination = {"per_page": per_page, "next_cursor": encode_cursor(rows[-1]) if more else None}
+        return Response(_grid_body(rows, form=form, pagination=pagination))
 
 
 # --- CSV download -------------------------------------------------------------------------------------
 
+#: `snapshots.selectors.EXPORT_COLUMNS` as the file names them: the seed's ten columns first (older
+#: readers find them where they were), then the rest of what is stored per day. The upload reads
+#: every one of them back (Engagement Total is computed, and ignored there).
 CSV_HEADER = (
     "Platform",
     "Handle",
@@ -386,6 +441,11 @@ CSV_HEADER = (
     "Likes",
     "Comments",
     "Shares",
+    "Following",
+    "Views",
+    "Source",
+    "Precision",
+    "Collected At",
 )
 
 
@@ -429,6 +489,13 @@ class DownloadView(GenericAPIView):
     @extend_schema(
         tags=["grid"],
         summary="The grid as a CSV file (streamed)",
+        description=(
+            "Every value stored per day: Platform, Handle, Organization, Date, Followers, Engagement Total, "
+            "Posts, Likes, Comments, Shares, Following, Views, Source, Precision, Collected At (with its UTC "
+            "offset). Uploaded back (POST /upload, POST /api/upload-bulk) into an empty install, it restores "
+            "every row value for value. Names a spreadsheet would run as formulas start with an apostrophe, "
+            "which the upload takes away again."
+        ),
         filters=True,
         responses={
             (200, "text/csv"): OpenApiResponse(OpenApiTypes.BINARY, description="socialmetrics.csv"),

@@ -284,6 +284,8 @@ LOGGING = {
         "console": {"class": "logging.StreamHandler", "formatter": log_format(), "filters": ["request_id"]},
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    # django-axes announces itself at every start: not on every `manage.py ... -v 0` run.
+    "loggers": {"axes.apps": {"level": "WARNING"}},
 }
 
 # --- API (REST framework, caching, throttling) ---
@@ -299,7 +301,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["socialmetrics.api.permissions.ReadOrStaffWrite"],
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
-        "rest_framework.renderers.BrowsableAPIRenderer",
+        # REST framework's, with the filter form and page links on the {"data", "pagination"} lists.
+        "socialmetrics.api.browsable.BrowsableAPIRenderer",
     ],
     "DEFAULT_PARSER_CLASSES": [
         "rest_framework.parsers.JSONParser",

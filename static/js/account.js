@@ -1,11 +1,15 @@
 // One account: its latest values, a followers line and a stacked engagement bar chart over a range
-// (30 d / 90 d / 1 y / all), the days of the range flagged as anomalies, and its latest 30
-// snapshots. Days without a snapshot are gaps; flagged days are marked, their values as stored.
+// (30 d / 90 d / 1 y / all, or From/To: range.js, kept in the address), the range's figures, the
+// days of the range flagged as anomalies, and its latest 30 snapshots. Days without a snapshot are
+// gaps; flagged days are marked, their values as stored.
 import {
-  anomalyMark, changeNode, daysBefore, formatExact, formatPercent, getJSON, h, historyUrl, isoDate, numberNode, PALETTE,
+  anomalyMark, changeNode, formatExact, formatPercent, getJSON, h, historyUrl, isoDate, numberNode, PALETTE,
   showError,
 } from "./api.js";
 import { chartError, chartLoading, drawChart, lineConfig, lineDataset, stackedBarConfig } from "./charts.js";
+import { formatRate } from "./engagement.js";
+import { formatDate, timeNode } from "./format.js";
+import { RangeControl } from "./range.js";
 
 const main = document.getElementById("main");
 const platform = main.dataset.platform;
@@ -18,12 +22,16 @@ const profileLink = document.getElementById("profile-link");
 const cardsBox = document.getElementById("account-cards");
 const rangeButtons = document.getElementById("range-buttons");
 const rangeNote = document.getElementById("range-note");
+const rangeFigures = document.getElementById("range-figures");
 const followersBox = document.getElementById("followers-box");
 const followersCanvas = document.getElementById("followers-chart");
 const followersNote = document.getElementById("followers-note");
 const engagementBox = document.getElementById("engagement-box");
 const engagementCanvas = document.getElementById("engagement-chart");
 const engagementNote = document.getElementById("engagement-note");
+const rateBox = document.getElementById("rate-box");
+const rateCanvas = document.getElementById("rate-chart");
+const rateNote = document.getElementById("rate-note");
 const snapshotsBox = document.getElementById("snapshots");
 const anomaliesBox = document.getElementById("account-anomalies");
 
@@ -34,7 +42,7 @@ const ENGAGEMENT = [
 ];
 
 let account = null;
-let range = "90";
+const ranges = new RangeControl({ buttons: rangeButtons, form: document.getElementById("range-form"), onChange: () => loadHistory() });
 let historyRequest = null;
 let tableShown = false;
 
@@ -56,7 +64,7 @@ function renderAccount() {
   document.title = `${account.account_display_name || `@${account.handle}`} · socialmetrics`;
   title.textContent = account.account_display_name || `@${account.handle}`;
   sub.replaceChildren(`@${account.handle}`, account.org_name ? ` · ${account.org_name}` : "",
-    latest.date ? " · latest snapshot " : "", latest.date ? h("time", { datetime: latest.date, text: latest.date }) : "");
+    latest.date ? " · latest snapshot " : "", latest.date ? timeNode(latest.date) : "");
   tags.replaceChildren(
     account.is_core_account ? h("span", { class: "tag", text: "core account" }) : "",
     account.is_active === false ? h("span", { class: "tag tag-muted", text: "inactive: not collected" }) : "");
@@ -71,6 +79,8 @@ function renderAccount() {
       card("Followers", numberNode(latest.followers), latest.followers != null ? formatExact(latest.followers) : "not known"),
       card("Change, 7 days", changeNode(latest.followers_change_7d, null), formatPercent(latest.followers_change_pct_7d)),
       card("Change, 30 days", changeNode(latest.followers_change_30d, null), formatPercent(latest.followers_change_pct_30d)),
+      card("Engagement rate", h("data", { id: "latest-engagement-rate", value: latest.engagement_rate ?? "", text: formatRate(latest.engagement_rate) }),
+        "engagement / followers, latest day"),
       card("Following", numberNode(latest.following ?? null)),
       card("Posts", numberNode(latest.posts ?? null), "lifetime total")));
   }
@@ -93,10 +103,11 @@ async function loadAccount() {
     cardsBox.replaceChildren(box);
     cardsBox.setAttribute("aria-busy", "false");
     sub.textContent = "";
-    for (const box2 of [followersBox, engagementBox]) box2.closest(".chart-panel").hidden = true;
+    for (const box2 of [followersBox, engagementBox, rateBox]) box2.closest(".chart-panel").hidden = true;
     snapshotsBox.closest(".panel").hidden = true;
     anomaliesBox.closest(".panel").hidden = true;
     rangeButtons.closest(".toolbar").hidden = true;
+    rangeFigures.hidden = true;
     return false;
   }
   renderAccount();
@@ -109,8 +120,26 @@ function endDate() {
   return (account && account.latest && account.latest.date) || isoDate(new Date());
 }
 
-function rangeParams(which) {
-  return which === "all" ? {} : { from: daysBefore(endDate(), Number(which) - 1), to: endDate() };
+// The range's own figures, on one line under its controls: followers at its end, their change over
+// it, its engagement and its days with a snapshot.
+function renderRangeFigures(history) {
+  const known = history.dates.map((date, i) => [date, history.followers[i]]).filter(([, v]) => v !== null);
+  const [firstDay, first] = known[0] || [null, null];
+  const [lastDay, last] = known[known.length - 1] || [null, null];
+  const change = known.length > 1 ? last - first : null;
+  const percent = change !== null && first > 0 ? (change * 100) / first : null;
+  const engagement = (history.engagement || []).filter((v) => v !== null);
+  const total = engagement.length ? engagement.reduce((a, b) => a + b, 0) : null;
+  const days = history.dates.filter((_, i) => ["followers", "likes", "comments", "shares", "views"]
+    .some((key) => history[key] && history[key][i] !== null)).length;
+  const figure = (label, value) => h("div", { class: "range-figure" }, h("dt", { text: label }), h("dd", {}, value));
+  rangeFigures.replaceChildren(h("dl", { class: "range-summary", id: "range-summary" },
+    figure(lastDay ? `Followers on ${formatDate(lastDay)}` : "Followers",
+      h("data", { id: "range-followers", value: last ?? "", text: formatExact(last) })),
+    figure(firstDay && change !== null ? `Change since ${formatDate(firstDay)}` : "Change over the range",
+      h("data", { id: "range-change", value: change ?? "" }, changeNode(change, percent))),
+    figure("Engagement in the range", h("data", { id: "range-engagement", value: total ?? "", text: formatExact(total) })),
+    figure("Days with a snapshot", h("data", { id: "range-days", value: days, text: `${formatExact(days)} of ${formatExact(history.dates.length)}` }))));
 }
 
 function summarize(history) {
@@ -128,7 +157,7 @@ function drawFollowers(history) {
   const first = history.dates[0];
   const last = history.dates[days - 1];
   followersCanvas.setAttribute("aria-label", days
-    ? `Followers per day from ${first} to ${last}: ${days} days, ${missing} without a snapshot, ${flagged} flagged as anomalies.`
+    ? `Followers per day from ${formatDate(first)} to ${formatDate(last)}: ${formatExact(days)} days, ${missing} without a snapshot, ${flagged} flagged as anomalies.`
     : "Followers per day: no data in this range.");
   const notes = [];
   if (missing) notes.push(`${formatExact(missing)} without a snapshot, shown as gaps`);
@@ -154,7 +183,7 @@ function listAnomalies(history, which) {
       h("p", { class: "meta", text: `Follower counts out of line with the account's usual daily change, ${where}. The values are shown as stored.` }),
       h("ul", { class: "anomaly-list", id: "account-anomaly-list" }, rows.map((row) => h("li", { class: "anomaly-item", dataset: { date: row.date } },
         anomalyMark(row.reason), " ",
-        h("time", { datetime: row.date, text: row.date }), " ",
+        timeNode(row.date), " ",
         h("span", { class: "anomaly-value", text: `${formatExact(row.followers)} followers` }), " ",
         h("span", { class: "anomaly-reason", text: row.reason })))));
   }
@@ -172,23 +201,43 @@ function drawEngagement(history) {
   }));
 }
 
+// Each day's engagement rate, and its mean over the range (both from the API: snapshots/engagement.py).
+function drawRate(history) {
+  const known = history.engagement_rate.filter((rate) => rate !== null).length;
+  const average = history.engagement_rate_avg;
+  rateCanvas.dataset.points = String(history.dates.length);
+  rateCanvas.dataset.average = average === null ? "" : String(average);
+  rateCanvas.setAttribute("aria-label", `Engagement rate per day: ${known} days with a rate, ${formatRate(average)} on average.`);
+  rateNote.replaceChildren(...(known
+    ? ["Likes, comments and shares divided by the day's followers; over the range ",
+      h("data", { id: "range-engagement-rate", value: String(average), text: formatRate(average) }), " on average."]
+    : ["No engagement rate in this range (it needs the day's engagement and followers)."]));
+  const dataset = lineDataset({ label: "Engagement rate", data: history.engagement_rate, color: PALETTE[4] });
+  const config = lineConfig({ labels: history.dates, datasets: [dataset], yFormat: formatRate });
+  config.options.scales.y.min = 0; // a rate is never negative
+  return drawChart(rateBox, rateCanvas, config);
+}
+
 async function loadHistory() {
-  const which = range;
+  const which = ranges.key();
   if (historyRequest) historyRequest.abort();
   const controller = new AbortController();
   historyRequest = controller;
   chartLoading(followersBox);
   chartLoading(engagementBox);
-  const params = rangeParams(which);
-  rangeNote.textContent = which === "all" ? "All history" : `${params.from} to ${params.to}`;
+  chartLoading(rateBox);
+  const params = ranges.params(endDate());
+  rangeNote.textContent = ranges.describe(params);
   let history;
   try {
     history = await getJSON(historyUrl(platform, handle), params, { signal: controller.signal });
   } catch (error) {
     if (error.name === "AbortError") return;
+    ranges.refused(error);
     const retry = () => loadHistory();
     chartError(followersBox, { what: "the followers history", error, retry });
     chartError(engagementBox, { what: "the engagement history", error, retry });
+    chartError(rateBox, { what: "the engagement rate", error, retry });
     showError(anomaliesBox, { what: "the anomalies", error, retry });
     if (!tableShown) showError(snapshotsBox, { what: "the snapshots", error, retry });
     return;
@@ -196,15 +245,18 @@ async function loadHistory() {
     if (historyRequest === controller) historyRequest = null;
   }
   listAnomalies(history, which);
+  renderRangeFigures(history);
+  // The table does not wait for the charts: one below the fold is drawn only when scrolled to.
+  if (!tableShown) loadTable(history, which);
   try {
-    await Promise.all([drawFollowers(history), drawEngagement(history)]);
+    await Promise.all([drawFollowers(history), drawEngagement(history), drawRate(history)]);
     main.dataset.chartRange = which;
   } catch (error) {
     const retry = () => loadHistory();
     chartError(followersBox, { what: "the chart", error, retry });
     chartError(engagementBox, { what: "the chart", error, retry });
+    chartError(rateBox, { what: "the chart", error, retry });
   }
-  if (!tableShown) loadTable(history, which);
 }
 
 // --- The latest 30 snapshots ----------------------------------------------------------------------
@@ -245,7 +297,7 @@ async function loadTable(history, which) {
     const head = h("tr", {}, h("th", { scope: "col", text: "Date" }),
       ...TABLE_COLUMNS.map(([, label]) => h("th", { scope: "col", class: "num", text: label })));
     const body = latest.map((row) => h("tr", { class: row.reason ? "is-anomaly" : null },
-      h("th", { scope: "row" }, h("time", { datetime: row.date, text: row.date })),
+      h("th", { scope: "row" }, timeNode(row.date)),
       ...TABLE_COLUMNS.map(([key]) => snapshotCell(row, key))));
     snapshotsBox.replaceChildren(h("table", { class: "table snapshots-table", id: "snapshots-table" },
       h("caption", { class: "visually-hidden", text: "The latest 30 snapshots, newest first" }),
@@ -253,16 +305,6 @@ async function loadTable(history, which) {
   }
   snapshotsBox.setAttribute("aria-busy", "false");
 }
-
-// --- Range buttons ------------------------------------------------------------------------------
-
-rangeButtons.addEventListener("click", (event) => {
-  const button = event.target.closest("button[data-range]");
-  if (!button || button.dataset.range === range) return;
-  range = button.dataset.range;
-  for (const other of rangeButtons.querySelectorAll("button")) other.setAttribute("aria-pressed", String(other === button));
-  loadHistory();
-});
 
 async function start() {
   if (await loadAccount()) await loadHistory();

@@ -2,10 +2,14 @@
 // and small DOM helpers. Data is only ever put on the page as text (textContent / text nodes),
 // never as HTML, so a handle like "<script>" shows as those characters.
 
-const compactFormat = new Intl.NumberFormat("en", { notation: "compact", maximumFractionDigits: 1 });
-const exactFormat = new Intl.NumberFormat("en-US");
-const percentFormat = new Intl.NumberFormat("en-US", { minimumFractionDigits: 1, maximumFractionDigits: 2 });
-const MINUS = "\u2212";
+import { formatCompact, formatExact, formatPercent, formatSigned } from "./format.js";
+
+// Numbers and dates are formatted in the reader's locale by format.js; the number helpers are
+// re-exported here for the pages that import them with the rest.
+export {
+  formatCompact, formatDate, formatDateTime, formatDuration, formatExact, formatNumber, formatPercent, formatShare,
+  formatSigned, timeNode,
+} from "./format.js";
 
 export class ApiError extends Error {
   constructor(message, { status = 0, code = "", field = "", body = null } = {}) {
@@ -106,32 +110,6 @@ export function postForm(path, formData, options = {}) {
 }
 
 // --- Numbers ------------------------------------------------------------------------------------
-
-export function formatExact(value) {
-  return value === null || value === undefined ? "—" : exactFormat.format(value);
-}
-
-/** 950 → "950", 1234 → "1.2K", 3400000 → "3.4M". */
-export function formatCompact(value) {
-  if (value === null || value === undefined) return "—";
-  return Math.abs(value) < 1000 ? exactFormat.format(value) : compactFormat.format(value);
-}
-
-export function formatSigned(value, format = formatCompact) {
-  if (value === null || value === undefined) return "—";
-  if (value > 0) return `+${format(value)}`;
-  if (value < 0) return `${MINUS}${format(-value)}`;
-  return "0";
-}
-
-export function formatPercent(value) {
-  if (value === null || value === undefined) return "—";
-  if (value !== 0 && Math.abs(value) < 0.01) return "<0.01%";
-  const text = percentFormat.format(Math.abs(value));
-  if (value > 0) return `+${text}%`;
-  if (value < 0) return `${MINUS}${text}%`;
-  return "0%";
-}
 
 /** A compact number with the exact one on hover (and for screen readers). */
 export function numberNode(value, { className = "" } = {}) {
@@ -273,15 +251,6 @@ export function daysBefore(iso, days) {
   const date = new Date(`${iso}T00:00:00Z`);
   date.setUTCDate(date.getUTCDate() - days);
   return isoDate(date);
-}
-
-export function formatDuration(seconds) {
-  if (seconds === null || seconds === undefined || !Number.isFinite(seconds)) return "—";
-  if (seconds < 10) return `${Math.max(0, seconds).toFixed(1)} s`;
-  const s = Math.round(seconds);
-  if (s < 60) return `${s} s`;
-  if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s`;
-  return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
 }
 
 // --- Chart.js, loaded only when a chart is about to be drawn --------------------------------------

@@ -1,10 +1,15 @@
 // Compare up to 6 accounts' followers on one chart, as counts or indexed to 100 at the start of
-// the range. The choice lives in the address (?a=platform:handle&mode=indexed&range=90).
+// the range, or their daily engagement rate (mode=rate), with each one's average rate over the
+// range. The choice lives in the address (?a=platform:handle&mode=indexed&range=90, or From/To as
+// ?from=2026-01-01&to=2026-03-31: range.js); each change is a step Back undoes.
 import {
-  accountUrl, daysBefore, debounce, formatExact, getJSON, h, historyUrl, isoDate, PALETTE, platformBadge,
+  accountUrl, changeNode, debounce, formatExact, getJSON, h, historyUrl, isoDate, PALETTE, platformBadge,
   platformLabel, request, showError,
 } from "./api.js";
 import { chartDone, chartError, chartLoading, drawChart, lineConfig, lineDataset } from "./charts.js";
+import { formatRate } from "./engagement.js";
+import { formatDate, formatNumber } from "./format.js";
+import { RangeControl } from "./range.js";
 
 const MAX = 6;
 
@@ -19,8 +24,15 @@ const box = document.getElementById("compare-box");
 const canvas = document.getElementById("compare-chart");
 const placeholder = document.getElementById("compare-empty");
 const note = document.getElementById("compare-note");
+const chartTitle = document.getElementById("compare-title");
+const rates = document.getElementById("compare-rates");
+const changes = document.getElementById("compare-changes");
+const rangeNote = document.getElementById("compare-range-note");
 
-const state = { accounts: [], mode: "absolute", range: "90" };
+const state = { accounts: [], mode: "absolute" };
+const ranges = new RangeControl({
+  buttons: rangeButtons, form: document.getElementById("compare-range-form"), onChange: () => draw(), followBack: false,
+});
 let latestDay = null;
 let searchRequest = null;
 let drawToken = 0;
@@ -33,17 +45,16 @@ function readAddress() {
     const at = text.indexOf(":");
     return at > 0 ? { platform: text.slice(0, at), handle: text.slice(at + 1) } : null;
   }).filter(Boolean).slice(0, MAX);
-  state.mode = params.get("mode") === "indexed" ? "indexed" : "absolute";
-  state.range = ["30", "90", "365", "all"].includes(params.get("range")) ? params.get("range") : "90";
+  state.mode = ["indexed", "rate"].includes(params.get("mode")) ? params.get("mode") : "absolute";
 }
 
 function writeAddress() {
   const params = new URLSearchParams();
   for (const account of state.accounts) params.append("a", keyOf(account));
   if (state.mode !== "absolute") params.set("mode", state.mode);
-  if (state.range !== "90") params.set("range", state.range);
+  ranges.writeInto(params);
   const query = params.toString();
-  window.history.replaceState(null, "", query ? `?${query}` : window.location.pathname);
+  window.history.pushState(null, "", query ? `?${query}` : window.location.pathname);
 }
 
 function pressed(group, attribute, value) {
@@ -57,7 +68,7 @@ function pressed(group, attribute, value) {
 function renderPicked() {
   pickedCount.textContent = `(${state.accounts.length} of ${MAX})`;
   picked.replaceChildren(...state.accounts.map((account, i) => h("li", { class: "chip", dataset: { key: keyOf(account) } },
-    h("span", { class: "swatch", style: `background:${PALETTE[i]}`, "aria-hidden": "true" }),
+    h("span", { class: "swatch", style: `background:var(--series-${i + 1}, ${PALETTE[i]})`, "aria-hidden": "true" }),
     platformBadge(account.platform),
     h("a", { href: accountUrl(account.platform, account.handle), text: `@${account.handle}` }),
     h("button", {
@@ -164,12 +175,17 @@ async function draw() {
     chartDone(box);
     note.textContent = "";
     canvas.dataset.series = "0";
+    rates.replaceChildren();
+    changes.replaceChildren();
+    rangeNote.textContent = "";
     return;
   }
   placeholder.hidden = true;
   chartLoading(box);
   const end = await latest();
-  const params = state.range === "all" ? {} : { from: daysBefore(end, Number(state.range) - 1), to: end };
+  if (token !== drawToken) return;
+  const params = ranges.params(end);
+  rangeNote.textContent = ranges.describe(params);
   let histories;
   try {
     histories = await Promise.all(state.accounts.map((account) => getJSON(historyUrl(account.platform, account.handle), params)
@@ -183,27 +199,64 @@ async function draw() {
   const dates = [...new Set(histories.flatMap((history) => history.dates || []))].sort();
   const datasets = histories.map((history, i) => {
     const account = state.accounts[i];
-    const byDate = new Map((history.dates || []).map((d, j) => [d, history.followers[j]]));
+    const series = state.mode === "rate" ? history.engagement_rate : history.followers;
+    const byDate = new Map((history.dates || []).map((d, j) => [d, series[j]]));
     let values = dates.map((d) => (byDate.has(d) ? byDate.get(d) : null));
     if (state.mode === "indexed") values = indexed(values);
     return lineDataset({ label: `${platformLabel(account.platform)} @${account.handle}`, data: values, color: PALETTE[i] });
   });
-  const yFormat = state.mode === "indexed" ? (v) => (v === null ? "—" : v.toFixed(1)) : undefined;
+  const yFormat = state.mode === "indexed" ? (v) => formatNumber(v, { digits: 1, minDigits: 1 })
+    : state.mode === "rate" ? formatRate : undefined;
+  chartTitle.textContent = state.mode === "rate" ? "Engagement rate" : "Followers";
+  renderRates(histories);
+  renderChanges(histories);
   try {
-    await drawChart(box, canvas, lineConfig({ labels: dates, datasets, yFormat, legend: true }));
+    const config = lineConfig({ labels: dates, datasets, yFormat, legend: true });
+    if (state.mode === "rate") config.options.scales.y.min = 0; // a rate is never negative
+    await drawChart(box, canvas, config);
   } catch (error) {
     chartError(box, { what: "the chart", error, retry: draw });
     return;
   }
   canvas.dataset.series = String(datasets.length);
   canvas.dataset.points = String(dates.length);
-  canvas.setAttribute("aria-label", `Followers of ${datasets.map((d) => d.label).join(", ")}${dates.length ? ` from ${dates[0]} to ${dates[dates.length - 1]}` : ""}${state.mode === "indexed" ? ", indexed to 100 at the start" : ""}.`);
+  canvas.setAttribute("aria-label", `${state.mode === "rate" ? "Engagement rate" : "Followers"} of ${datasets.map((d) => d.label).join(", ")}${dates.length ? ` from ${formatDate(dates[0])} to ${formatDate(dates[dates.length - 1])}` : ""}${state.mode === "indexed" ? ", indexed to 100 at the start" : ""}.`);
   const parts = [];
   if (state.mode === "indexed") parts.push("Each line is 100 on its first day with a follower count in the range.");
   if (failures.length) {
     parts.push(`Could not load ${failures.map((f) => `@${f.account.handle} (${f.error.message})`).join(", ")}.`);
+    ranges.refused(failures[0].error);
   }
   note.textContent = parts.join(" ");
+  canvas.dataset.range = ranges.key();
+}
+
+// Each account's followers at the end of the range and their change over it (first to last known day).
+function renderChanges(histories) {
+  changes.replaceChildren(...histories.map((history, i) => {
+    const account = state.accounts[i];
+    const known = history.error ? [] : history.followers.filter((v) => v !== null);
+    const first = known.length ? known[0] : null;
+    const last = known.length ? known[known.length - 1] : null;
+    const change = known.length > 1 ? last - first : null;
+    const percent = change !== null && first > 0 ? (change * 100) / first : null;
+    return h("li", { class: "compare-change", dataset: { key: keyOf(account), change: change ?? "", followers: last ?? "" } },
+      h("span", { class: "swatch", style: `background:var(--series-${i + 1}, ${PALETTE[i]})`, "aria-hidden": "true" }),
+      platformBadge(account.platform), h("span", { class: "account-handle", text: `@${account.handle}` }), " ",
+      h("span", { class: "change-followers", text: `${formatExact(last)} followers` }), " ", changeNode(change, percent));
+  }));
+}
+
+// Each account's engagement rate over the range: the mean of its daily rates (from the API).
+function renderRates(histories) {
+  rates.replaceChildren(...histories.map((history, i) => {
+    const account = state.accounts[i];
+    const average = history.error ? null : history.engagement_rate_avg;
+    return h("li", { class: "compare-rate", dataset: { key: keyOf(account) } },
+      h("span", { class: "swatch", style: `background:var(--series-${i + 1}, ${PALETTE[i]})`, "aria-hidden": "true" }),
+      platformBadge(account.platform), h("span", { class: "account-handle", text: `@${account.handle}` }), " ",
+      h("data", { class: "rate-value", value: average === null ? "" : String(average), text: formatRate(average) }));
+  }));
 }
 
 // --- Wiring -------------------------------------------------------------------------------------
@@ -216,12 +269,12 @@ modeButtons.addEventListener("click", (event) => {
   writeAddress();
   draw();
 });
-rangeButtons.addEventListener("click", (event) => {
-  const button = event.target.closest("button[data-range]");
-  if (!button || button.dataset.range === state.range) return;
-  state.range = button.dataset.range;
-  pressed(rangeButtons, "range", state.range);
-  writeAddress();
+window.addEventListener("popstate", () => {
+  ranges.sync();
+  readAddress();
+  pressed(modeButtons, "mode", state.mode);
+  renderPicked();
+  renderResults(lastResults);
   draw();
 });
 searchInput.addEventListener("input", debounce(search, 300));
@@ -235,6 +288,5 @@ searchInput.addEventListener("keydown", (event) => {
 
 readAddress();
 pressed(modeButtons, "mode", state.mode);
-pressed(rangeButtons, "range", state.range);
 renderPicked();
 draw();

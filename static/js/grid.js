@@ -1,9 +1,12 @@
 // The data grid: /api/grid filtered, sorted and paged on the server; the download link carries the
 // same filters and order to /api/download. The state lives in the address, so a view can be shared.
-// A row whose follower count is flagged as an anomaly is marked, the reason on hover.
+// A row whose follower count is flagged as an anomaly is marked, the reason on hover. Rows come as
+// named fields (rows=objects), the day's engagement rate among them.
 import {
   accountUrl, anomalyMark, apiUrl, debounce, fillPlatformSelect, formatExact, getJSON, h, platformBadge, showError,
 } from "./api.js";
+import { formatRate } from "./engagement.js";
+import { timeNode } from "./format.js";
 
 const FILTERS = ["platform", "organization", "handle", "from", "to", "is_core"];
 const DEFAULT_PER_PAGE = "50";
@@ -65,18 +68,19 @@ function cell(value, index) {
   if (column.kind === "num") {
     return h("td", { class: "num", text: formatExact(value) });
   }
+  if (column.kind === "rate") return h("td", { class: "num", text: formatRate(value) });
   if (column.name === "platform") return h("td", {}, platformBadge(value));
+  if (column.name === "date") return h("td", {}, timeNode(value));
   if (column.name === "org_name" && !value) return h("td", { class: "muted", text: "—" });
   return h("td", { text: value ?? "—" });
 }
 
 const FOLLOWERS = columns.findIndex((column) => column.name === "followers");
 
-// An API row: the columns' values, then whether the day is flagged as an anomaly, and why.
-function row(values) {
-  const [platform, handle] = values;
-  const [flagged, reason] = values.slice(columns.length);
-  const cells = values.slice(0, columns.length).map(cell);
+// An API row (named fields): the columns' values, whether the day is flagged as an anomaly, and why.
+function row(record) {
+  const { platform, handle, anomaly: flagged, anomaly_reason: reason } = record;
+  const cells = columns.map((column, index) => cell(record[column.name], index));
   cells[1].replaceChildren(h("a", { href: accountUrl(platform, handle), text: `@${handle}` }));
   if (!flagged) return h("tr", {}, cells);
   cells[FOLLOWERS].classList.add("anomaly-cell");
@@ -106,7 +110,7 @@ async function load() {
   body.setAttribute("aria-busy", "true");
   table.classList.add("is-loading");
   try {
-    const page = await getJSON("/api/grid", { ...filterParams(), page: state.page, per_page: state.per_page }, { signal: controller.signal });
+    const page = await getJSON("/api/grid", { ...filterParams(), page: state.page, per_page: state.per_page, rows: "objects" }, { signal: controller.signal });
     const { total, pages, page: number } = page.pagination;
     if (page.data.length === 0 && number > 1 && pages > 0) {
       state.page = pages;
@@ -180,7 +184,7 @@ table.querySelector("thead").addEventListener("click", (event) => {
   if (current.replace(/^-/, "") === column) {
     state.ordering = current.startsWith("-") ? column : `-${column}`;
   } else {
-    state.ordering = th.dataset.kind === "num" || column === "date" ? `-${column}` : column;
+    state.ordering = th.dataset.kind !== "text" || column === "date" ? `-${column}` : column;
   }
   if (state.ordering === "-date") state.ordering = "";
   state.page = 1;

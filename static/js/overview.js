@@ -5,6 +5,7 @@ import {
   accountUrl, anomalyMark, changeNode, changeStack, debounce, fillPlatformSelect, formatExact, formatPercent, getJSON, h,
   numberNode, platformBadge, platformLabel, request, showError, skeletonLines,
 } from "./api.js";
+import { formatDate, formatDateTime, timeNode } from "./format.js";
 
 const PER_PAGE = 20;
 const PERIODS = [1, 7, 30];
@@ -174,7 +175,7 @@ function anomalyRow(anomaly) {
     anomalyMark(anomaly.anomaly_reason), " ",
     platformBadge(anomaly.platform), " ",
     h("a", { href: accountUrl(anomaly.platform, anomaly.handle), text: `@${anomaly.handle}` }), " ",
-    h("time", { datetime: anomaly.date, text: anomaly.date }),
+    timeNode(anomaly.date),
     h("span", { class: "anomaly-reason", text: anomaly.anomaly_reason }));
 }
 
@@ -184,11 +185,11 @@ async function loadAnomalies() {
     const page = await getJSON("/api/anomalies", { per_page: ANOMALIES_SHOWN });
     const { total, since } = page.pagination;
     anomaliesCount.textContent = total
-      ? `${formatExact(total)} ${total === 1 ? "day" : "days"} since ${since}${total > page.data.length ? `; the ${page.data.length} newest:` : ":"}`
+      ? `${formatExact(total)} ${total === 1 ? "day" : "days"} since ${formatDate(since)}${total > page.data.length ? `; the ${page.data.length} newest:` : ":"}`
       : "";
     anomaliesBox.replaceChildren(total
       ? h("ul", { class: "anomaly-list", id: "anomaly-list" }, page.data.map(anomalyRow))
-      : h("p", { class: "muted", text: `No follower count since ${since} is out of line with its account's usual daily change.` }));
+      : h("p", { class: "muted", text: `No follower count since ${formatDate(since)} is out of line with its account's usual daily change.` }));
     anomaliesBox.setAttribute("aria-busy", "false");
   } catch (error) {
     anomaliesCount.textContent = "";
@@ -203,11 +204,11 @@ async function loadSchedule() {
     const parts = [`Daily collection: ${schedule.description}`];
     if (schedule.next_run_at) {
       const next = new Date(schedule.next_run_at);
-      parts.push(`next ${next.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" })}`);
+      parts.push(`next ${formatDateTime(next)}`);
     }
     const last = schedule.last_run;
     parts.push(last
-      ? `last run ${last.status} on ${last.date} (${formatExact(last.succeeded)} collected, ${formatExact(last.failed)} failed)`
+      ? `last run ${last.status} on ${formatDate(last.date)} (${formatExact(last.succeeded)} collected, ${formatExact(last.failed)} failed)`
       : "no run yet");
     scheduleLine.textContent = `${parts.join(" · ")}.`;
   } catch (error) {
@@ -221,7 +222,7 @@ async function loadAsOf() {
     const page = await request("/api/grid?per_page=1&cursor=");
     const row = page.data[0];
     asOf.replaceChildren(row
-      ? h("span", {}, "Data as of ", h("time", { datetime: row[3], id: "as-of-date", text: row[3] }))
+      ? h("span", {}, "Data as of ", timeNode(row[3], { id: "as-of-date" }))
       : h("span", { text: "No snapshots yet" }));
   } catch (error) {
     asOf.replaceChildren(h("span", { class: "error-text", text: `Could not read the latest date: ${error.message}` }));

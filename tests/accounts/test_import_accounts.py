@@ -13,9 +13,15 @@ pytestmark = pytest.mark.django_db
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample_accounts.json"
 
 
-def run(path) -> tuple[str, str]:
+def run(path, *args: str, status: int = 0) -> tuple[str, str]:
+    """The command's output; `status`: the exit status it must end with."""
     out, err = StringIO(), StringIO()
-    call_command("import_accounts", str(path), stdout=out, stderr=err)
+    try:
+        call_command("import_accounts", str(path), *args, stdout=out, stderr=err)
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
+    assert code == status, err.getvalue()
     return out.getvalue(), err.getvalue()
 
 
@@ -67,9 +73,10 @@ def test_bad_entries_are_reported_with_position_and_reason_and_the_rest_imported
             ]
         )
     )
-    out, err = run(path)
+    out, err = run(path, status=1)  # rejected entries: exit 1, after importing the others
     assert "2 created" in out
     assert "3 rejected" in out
+    assert err.splitlines()[-1] == "import_accounts: 3 of 5 entries rejected; the other 2 were imported."
     assert "entry 2" in err
     assert "Myspace" in err
     assert "entry 3" in err

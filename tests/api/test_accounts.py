@@ -39,6 +39,7 @@ def test_list_shape(api, today):
             "shares": 1,
             "views": 500,
             "engagement": 13,
+            "engagement_rate": 0.01214953,
             "precision": "exact",
             "followers_change_1d": 10,
             "followers_change_7d": 70,

@@ -75,10 +75,11 @@ def test_grid_rows_end_with_the_flag_and_its_reason(api, today, flagged):
 
 def test_the_csv_download_keeps_its_columns(api, today, flagged):
     lines = b"".join(api.get("/api/download", {"handle": "nasa"}).streaming_content).decode().splitlines()
-    assert (
-        lines[0] == "Platform,Handle,Organization,Date,Followers,Engagement Total,Posts,Likes,Comments,Shares"
-    )
-    assert {len(line.split(",")) for line in lines} == {10}
+    assert lines[0] == (
+        "Platform,Handle,Organization,Date,Followers,Engagement Total,Posts,Likes,Comments,Shares,"
+        "Following,Views,Source,Precision,Collected At"
+    )  # stored values only: the upload recomputes the flag
+    assert {len(line.split(",")) for line in lines} == {15}
 
 
 def test_the_summary_carries_the_latest_days_flag(api, today, flagged):
@@ -105,7 +106,16 @@ def test_the_summary_carries_the_latest_days_flag(api, today, flagged):
     assert json.loads(browsable) == json.loads(expected)
 
 
-SUMMARY_KEYS = ("platform", "handle", "org_name", "followers", "engagement", "posts", "date")
+SUMMARY_KEYS = (
+    "platform",
+    "handle",
+    "org_name",
+    "followers",
+    "engagement",
+    "engagement_rate",
+    "posts",
+    "date",
+)
 
 
 # --- /api/anomalies ------------------------------------------------------------------------------

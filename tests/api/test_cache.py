@@ -35,6 +35,7 @@ READS = [
     "/api/grid?cursor=",
     "/api/accounts",
     "/api/history/x/nasa",
+    "/api/movers",
 ]
 
 

@@ -7,11 +7,15 @@ import io
 import pytest
 
 from accounts.models import Platform
+from snapshots.models import Snapshot
 from tests.api.conftest import account, history
 
 pytestmark = pytest.mark.django_db
 
-HEADER = "Platform,Handle,Organization,Date,Followers,Engagement Total,Posts,Likes,Comments,Shares"
+HEADER = (
+    "Platform,Handle,Organization,Date,Followers,Engagement Total,Posts,Likes,Comments,Shares,"
+    "Following,Views,Source,Precision,Collected At"
+)
 
 
 def read(response) -> list[list[str]]:
@@ -31,11 +35,19 @@ def test_csv_attachment_with_the_grids_rows(api, today):
     assert response["Content-Disposition"] == 'attachment; filename="socialmetrics.csv"'
     rows = read(response)
     assert ",".join(rows[0]) == HEADER
-    assert rows[1:] == [
-        ["x", "nasa", "NASA", today.isoformat(), "110", "13", "101", "10", "2", "1"],
-        ["youtube", "tube", "", today.isoformat(), "1000", "13", "100", "10", "2", "1"],
-        ["x", "nasa", "NASA", (today - dt.timedelta(days=1)).isoformat(), "100", "13", "100", "10", "2", "1"],
+    day, before = today.isoformat(), (today - dt.timedelta(days=1)).isoformat()
+    counts = ("13", "101", "10", "2", "1", "5", "500")  # engagement, posts, likes...shares, following, views
+    assert [r[:14] for r in rows[1:]] == [
+        ["x", "nasa", "NASA", day, "110", *counts, "manual", "exact"],
+        ["youtube", "tube", "", day, "1000", "13", "100", *counts[2:], "manual", "exact"],
+        ["x", "nasa", "NASA", before, "100", "13", "100", *counts[2:], "manual", "exact"],
     ]
+    # Collected At: the stored time, with its UTC offset (the upload reads it back exactly).
+    stored = {
+        (s.account.handle, s.date.isoformat()): s.collected_at
+        for s in Snapshot.objects.select_related("account")
+    }
+    assert all(dt.datetime.fromisoformat(r[14]) == stored[(r[1], r[3])] for r in rows[1:])
 
 
 def test_filters_and_ordering_are_the_grids(api, today):

@@ -49,7 +49,7 @@ def test_a_bad_parameter_is_a_json_400_naming_it(api, today, path, field):
 
 
 @pytest.mark.parametrize(
-    "path", ["/api/nothing", "/api/nothing/", "/api", "/api/", "/api/summary/extra", "/api/accounts/x/"]
+    "path", ["/api/nothing", "/api/nothing/", "/api//", "/api/root", "/api/summary/extra", "/api/accounts/x/"]
 )
 def test_unknown_api_paths_are_json_404(api, path):
     response = api.get(path)

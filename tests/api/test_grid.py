@@ -216,3 +216,91 @@ def test_the_unfiltered_total_is_exact_right_after_a_write(api, grid, today):
     assert body["pagination"]["total"] == 10
     assert body["pagination"]["total_estimated"] is False
     assert keys(body)[0] == ("x", "alpha", (today + dt.timedelta(days=1)).isoformat())
+
+
+# --- Named rows (?rows=objects) ------------------------------------------------------------------
+
+ARRAY_COLUMNS = [
+    "platform",
+    "handle",
+    "org_name",
+    "date",
+    "followers",
+    "engagement",
+    "posts",
+    "likes",
+    "comments",
+    "shares",
+    "anomaly",
+    "anomaly_reason",
+]
+
+
+def test_the_positional_rows_name_their_columns(api, grid):
+    body = api.get("/api/grid").json()
+    assert body["rows"] == "arrays"
+    assert body["columns"] == ARRAY_COLUMNS
+    assert all(len(row) == len(ARRAY_COLUMNS) for row in body["data"])
+
+
+@pytest.mark.parametrize("cursor", ["", "&cursor="])
+def test_named_rows_hold_the_positional_values_and_the_engagement_rate(api, grid, today, cursor):
+    arrays = api.get(f"/api/grid?per_page=4{cursor}").json()
+    objects = api.get(f"/api/grid?per_page=4&rows=objects{cursor}").json()
+    assert objects["rows"] == "objects"
+    assert objects["columns"] == [*ARRAY_COLUMNS[:-2], "engagement_rate", "anomaly", "anomaly_reason"]
+    assert objects["pagination"] == arrays["pagination"]
+    assert len(objects["data"]) == 4
+    for row, values in zip(objects["data"], arrays["data"], strict=True):
+        assert list(row) == objects["columns"]
+        assert {name: row[name] for name in ARRAY_COLUMNS} == dict(zip(ARRAY_COLUMNS, values, strict=True))
+        assert row["engagement_rate"] == round(row["engagement"] / row["followers"], 8)
+    assert objects["data"][0] == {
+        "platform": "x",
+        "handle": "alpha",
+        "org_name": "Beta",
+        "date": today.isoformat(),
+        "followers": 120,
+        "engagement": 13,
+        "posts": 102,
+        "likes": 10,
+        "comments": 2,
+        "shares": 1,
+        "engagement_rate": 0.10833333,
+        "anomaly": False,
+        "anomaly_reason": None,
+    }
+
+
+def test_named_rows_follow_filters_order_and_pages(api, grid):
+    query = "platform=x&ordering=-followers&per_page=2&page=2"
+    arrays = api.get(f"/api/grid?{query}").json()["data"]
+    objects = api.get(f"/api/grid?{query}&rows=objects").json()["data"]
+    assert [(r["handle"], r["date"], r["followers"]) for r in objects] == [(r[1], r[3], r[4]) for r in arrays]
+
+
+@pytest.mark.parametrize("value", ["", "object", "OBJECTS", "dicts"])
+def test_an_unknown_row_form_is_a_400(api, grid, value):
+    response = api.get(f"/api/grid?rows={value}")
+    assert response.status_code == 400
+    assert response.json()["error"]["field"] == "rows"
+
+
+def test_the_schema_describes_each_column_of_the_named_rows(tmp_path):
+    import yaml
+    from django.core.management import call_command
+
+    path = tmp_path / "schema.yml"
+    call_command("spectacular", "--file", str(path))
+    schema = yaml.safe_load(path.read_text())
+    row = schema["components"]["schemas"]["GridRow"]
+    assert list(row["properties"]) == [*ARRAY_COLUMNS[:-2], "engagement_rate", "anomaly", "anomaly_reason"]
+    assert row["properties"]["engagement_rate"]["type"] == "number"
+    assert row["properties"]["date"]["format"] == "date"
+    assert "divided by its followers" in row["properties"]["engagement_rate"]["description"]
+    grid = schema["components"]["schemas"]["GridResponse"]["oneOf"]
+    assert len(grid) == 4
+    page = schema["components"]["schemas"]["GridPage"]["properties"]
+    assert ", ".join(ARRAY_COLUMNS) in page["data"]["description"]
+    parameters = {p["name"]: p for p in schema["paths"]["/api/grid/"]["get"]["parameters"]}
+    assert parameters["rows"]["schema"]["enum"] == ["arrays", "objects"]

@@ -21,7 +21,8 @@ def test_every_series_oldest_first_with_null_gaps(api, today):
 
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"dates", *SERIES, "anomaly", "anomaly_reason"}
+    rates = {"engagement_rate", "engagement_rate_avg"}
+    assert set(body) == {"dates", *SERIES, *rates, "anomaly", "anomaly_reason"}
     assert body["dates"] == [(today - dt.timedelta(days=d)).isoformat() for d in range(4, -1, -1)]
     assert body["followers"] == [100, 101, None, 103, 104]
     assert body["engagement"] == [13, 13, None, 13, 13]
@@ -77,6 +78,8 @@ def test_an_account_without_snapshots_has_empty_series(api):
     assert api.get("/api/history/x/quiet").json() == {
         "dates": [],
         **{name: [] for name in SERIES},
+        "engagement_rate": [],
+        "engagement_rate_avg": None,
         "anomaly": [],
         "anomaly_reason": [],
     }

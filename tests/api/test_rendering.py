@@ -58,7 +58,7 @@ def test_the_summary_body_is_what_jsonrenderer_writes_for_the_rows():
             for i, a in enumerate(accounts)
         ]
     )
-    keys = ("platform", "handle", "org_name", "followers", "engagement", "posts", "date")
+    keys = ("platform", "handle", "org_name", "followers", "engagement", "engagement_rate", "posts", "date")
     rows = summary_rows(queryset=summary_queryset())
     expected = JSONRenderer().render(
         [

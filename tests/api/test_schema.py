@@ -11,6 +11,8 @@ ENDPOINTS = {
     "/api/summary/totals/": ["get"],
     "/api/history/{platform}/{handle}/": ["get"],
     "/api/grid/": ["get"],
+    "/api/posts/": ["get"],
+    "/api/movers/": ["get"],
     "/api/accounts/": ["get", "post"],
     "/api/accounts/{id}/": ["get", "put", "patch", "delete"],
     "/api/download/": ["get"],
@@ -64,6 +66,8 @@ def test_parameters_are_described(schema):
     assert {"page", "per_page", "platform", "organization", "is_core", "is_active", "search"} <= parameters(
         schema, "/api/accounts/"
     )
+    assert {"days", "limit", "platform", "organization", "is_core"} <= parameters(schema, "/api/movers/")
+    assert "rows" in parameters(schema, "/api/grid/")
 
 
 def test_inputs_state_their_bounds(schema):
@@ -90,6 +94,7 @@ def test_responses_are_described(schema):
         "org_name",
         "followers",
         "engagement",
+        "engagement_rate",
         "posts",
         "date",
         "anomaly",

@@ -51,6 +51,42 @@ def screenshot(page, name: str) -> Path:
     return path
 
 
+def number(page, value) -> str:
+    """`value` as the page's locale writes it (the pages format with Intl and no fixed locale)."""
+    return page.evaluate("(value) => new Intl.NumberFormat().format(value)", value)
+
+
+def compact(page, value) -> str:
+    """`value` in the page's locale's short form ("58.6M", "58,6 Mio."); the exact number where the
+    locale has no short word for it (de-DE writes 4.497, not 4,5 Tsd.)."""
+    return page.evaluate(
+        """(value) => {
+          const parts = new Intl.NumberFormat(undefined, {notation: 'compact', maximumFractionDigits: 1})
+            .formatToParts(value);
+          return Math.abs(value) >= 1000 && parts.some((p) => p.type === 'compact')
+            ? parts.map((p) => p.value).join('') : new Intl.NumberFormat().format(value);
+        }""",
+        value,
+    )
+
+
+def parse_number(page, text: str) -> int:
+    """A whole number as the page's locale writes it ("345,083", "345.083", "345 083") read back."""
+    group = page.evaluate(
+        "() => new Intl.NumberFormat().formatToParts(1e6).find((p) => p.type === 'group')?.value ?? ''"
+    )
+    return int(text.strip().replace(group, "").replace("\u2212", "-"))
+
+
+def day_text(page, iso: str) -> str:
+    """A calendar day as the page's locale writes it ("Mar 1, 2026", "01.03.2026")."""
+    return page.evaluate(
+        "(iso) => new Intl.DateTimeFormat(undefined, {dateStyle: 'medium', timeZone: 'UTC'})"
+        ".format(new Date(iso + 'T00:00:00Z'))",
+        str(iso),
+    )
+
+
 def api(page, path: str):
     """GET an API path with the page's session (and so its role), as JSON."""
     response = page.request.get(path)

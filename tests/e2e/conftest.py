@@ -3,7 +3,9 @@ app served by pytest-django's live server, with the demo data set.
 
 Where no browser can be had the tests are skipped with the reason, except in CI (CI set, or
 TEST_SERVICES=1), where a missing browser is a failure. `make test` installs Chromium with apt where
-it is missing and the machine allows it. Screenshots go to test-output/e2e/.
+it is missing and the machine allows it. Screenshots go to test-output/e2e/. The pages run in the
+browser's own locale unless E2E_LOCALE names one (E2E_LOCALE=de-DE): the tests expect numbers and
+dates written the way that locale writes them.
 """
 
 from __future__ import annotations
@@ -72,8 +74,10 @@ class Pages:
         self.contexts = []
         self.errors: list[str] = []
 
-    def new(self, *, viewport: dict = DESKTOP):
-        context = self.browser.new_context(viewport=viewport, base_url=self.base_url)
+    def new(self, *, viewport: dict = DESKTOP, **options):
+        """A page in a fresh context; `options` go to the context (locale, color_scheme...)."""
+        options.setdefault("locale", os.environ.get("E2E_LOCALE") or None)
+        context = self.browser.new_context(viewport=viewport, base_url=self.base_url, **options)
         context.set_default_timeout(15_000)
         self.contexts.append(context)
         page = context.new_page()

@@ -12,7 +12,7 @@ from accounts.models import Account
 from snapshots.models import Snapshot
 from snapshots.services import SnapshotRow, snapshot_upsert_many
 
-from .browser import PHONE, api, screenshot
+from .browser import PHONE, api, number, screenshot
 
 pytestmark = pytest.mark.e2e
 
@@ -96,13 +96,15 @@ def test_the_account_chart_marks_the_day_with_its_reason(pages, glitch):
     )
     text = " ".join(tooltip)
     what, *rest = reason.split(", ")
-    assert f"Followers: {stored:,}" in text
+    assert f"Followers: {number(page, stored)}" in text
     assert f"⚠ Anomaly: {what}" in text
     assert all(part in text for part in rest)
     assert "anomal" in page.locator("#followers-note").inner_text()
     listed = page.locator(f'#account-anomaly-list .anomaly-item[data-date="{day}"]')
     assert listed.locator(".anomaly-reason").inner_text() == reason
-    flagged_rows = page.locator("#snapshots-table tbody tr.is-anomaly th time").all_inner_texts()
+    flagged_rows = page.locator("#snapshots-table tbody tr.is-anomaly th time").evaluate_all(
+        "times => times.map(t => t.dateTime)"
+    )
     assert {day.isoformat(), (day + dt.timedelta(days=1)).isoformat()} <= set(flagged_rows)  # and the return
     row = page.locator("#snapshots-table tbody tr.is-anomaly").nth(flagged_rows.index(day.isoformat()))
     assert row.locator(".anomaly-cell").get_attribute("title") == f"Anomaly: {reason}"
@@ -124,7 +126,7 @@ def test_the_grid_marks_the_row(pages, glitch):
     flagged = page.locator("#grid-body tr.is-anomaly")
     assert flagged.count() == 1
     assert flagged.get_attribute("title") == f"Anomaly: {reason}"
-    assert flagged.locator("td").nth(3).inner_text() == day.isoformat()
+    assert flagged.locator("td").nth(3).locator("time").get_attribute("datetime") == day.isoformat()
     assert flagged.locator(".anomaly-mark").count() == 1
     assert page.locator("#grid-body tr:not(.is-anomaly) .anomaly-mark").count() == 0
     assert page.locator("#grid-table thead th").count() == rows.first.locator("td").count()  # no extra cells

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from .browser import DESKTOP, PHONE, api, screenshot
+from .browser import DESKTOP, PHONE, api, compact, day_text, number, screenshot
 
 pytestmark = pytest.mark.e2e
 
@@ -26,15 +26,19 @@ def test_overview_totals_match_the_api(pages):
     assert int(card_value(page, "engagement")) == totals["engagement"]
     for period in (1, 7, 30):
         assert int(card_value(page, f"growth-{period}d")) == totals[f"followers_change_{period}d"]
-    # Exact number on hover, compact on the card.
+    # Exact number on hover, compact on the card, both in the browser's locale.
     followers = page.locator('#totals .card[data-metric="followers"] .card-value data')
-    assert followers.get_attribute("title") == f"{totals['followers']:,}"
-    assert re.fullmatch(r"[\d.]+[KMB]", followers.inner_text())
+    assert followers.get_attribute("title") == number(page, totals["followers"])
+    assert followers.inner_text() == compact(page, totals["followers"])
+    if page.evaluate("navigator.language") == "en-US":
+        assert followers.get_attribute("title") == f"{totals['followers']:,}"
+        assert re.fullmatch(r"[\d.]+[KMB]", followers.inner_text())
 
     platforms = api(page, "/api/summary/totals")["platforms"]
     assert page.locator("#by-platform tbody tr").count() == len(platforms)
     latest = api(page, "/api/grid?per_page=1")["data"][0][3]
-    assert page.locator("#as-of-date").inner_text() == latest
+    assert page.locator("#as-of-date").get_attribute("datetime") == latest
+    assert page.locator("#as-of-date").inner_text() == day_text(page, latest)
     page.wait_for_function("() => document.getElementById('refreshed-ago').textContent.includes('refreshed')")
     schedule = api(page, "/api/schedule")
     page.wait_for_function(
@@ -91,7 +95,7 @@ def test_the_overview_works_from_the_keyboard(pages):
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.textContent") == "Skip to content"
     reached = []
-    for _ in range(40):
+    for _ in range(80):  # the top movers' controls and links come before the account list
         page.keyboard.press("Tab")
         reached.append(page.evaluate("document.activeElement.id || document.activeElement.className"))
         if reached[-1] == "account-link":

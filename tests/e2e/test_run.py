@@ -32,13 +32,16 @@ def test_staff_start_a_simulated_run_and_watch_it_finish(pages, staff_user):
 def test_a_refused_start_follows_the_run_that_is_going(pages, staff_user):
     from scraping.runner import RunOptions, run_start
 
-    going, lock = run_start(options=RunOptions())  # another run holds the lock
+    page = pages.new()
+    sign_in(page, "editor")
+    page.wait_for_selector("#run-none:not([hidden])")  # the panel has looked: no run yet
+    going, lock = run_start(options=RunOptions())  # then another run starts, before its next look
     try:
-        page = pages.new()
-        sign_in(page, "editor")
-        page.get_by_role("button", name="Run collection").click()
+        # Submitted as the button does (should the panel look meanwhile, it disables the button).
+        page.locator("#run-form").evaluate("form => form.requestSubmit()")
         page.wait_for_selector(f'#run-progress[data-job-id="{going.pk}"]')
         assert f"Following run {going.pk}" in page.locator("#run-message").inner_text()
         assert page.locator("#run-status").inner_text().startswith("Collecting")
+        assert page.get_by_role("button", name="Running…").is_disabled()
     finally:
         lock.release()

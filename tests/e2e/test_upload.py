@@ -7,7 +7,7 @@ import pytest
 from accounts.models import Account
 from socialmetrics.dates import local_today
 
-from .browser import api, screenshot, sign_in
+from .browser import api, number, screenshot, sign_in
 
 pytestmark = pytest.mark.e2e
 
@@ -58,7 +58,7 @@ def test_uploading_a_csv_shows_its_report_and_the_new_account(pages, staff_user)
     )
     row = page.locator("#accounts .account-row")
     assert row.get_attribute("data-key") == "x:brandnewaccount"
-    assert row.locator(".account-followers").get_attribute("title") == "4,321"
+    assert row.locator(".account-followers").get_attribute("title") == number(page, 4321)
 
 
 def test_a_file_that_is_not_csv_is_refused_with_the_reason(pages, staff_user):

@@ -123,11 +123,12 @@ def _valid_combination(case):
     """Make a valid example valid across parameters too, where a schema cannot say it: a range's
     ``from`` is not after its ``to``, and a grid cursor is opaque (only one the API gave out is
     valid, tested in tests/api/test_grid.py) and not combined with page or ordering: valid examples
-    keep the first page's empty cursor."""
+    keep the first page's empty cursor. Likewise a post list's ``since`` and ``until``."""
     query = case.query if case.query is not None else {}
-    start, end = query.get("from"), query.get("to")
-    if isinstance(start, str) and isinstance(end, str) and start > end:
-        query["from"], query["to"] = end, start
+    for low, high in (("from", "to"), ("since", "until")):
+        start, end = query.get(low), query.get(high)
+        if isinstance(start, str) and isinstance(end, str) and start > end:
+            query[low], query[high] = end, start
     if case.operation.label == "GET /api/grid/" and "cursor" in query:
         query["cursor"] = ""
         query.pop("page", None)

@@ -342,6 +342,7 @@ def bluesky_standin(handler):
     """A threaded local stand-in of Bluesky's AppView (a held request does not hold up the others)."""
     server = HTTPServer(threaded=True)
     server.expect_request("/xrpc/app.bsky.actor.getProfiles").respond_with_handler(handler)
+    server.expect_request("/xrpc/app.bsky.feed.getAuthorFeed").respond_with_json({"feed": []})  # no posts
     server.start()
     try:
         yield server

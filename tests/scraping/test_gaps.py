@@ -97,6 +97,7 @@ def test_fill_in_real_mode_collects_today_and_says_past_days_stay_missing(tracke
     httpserver.expect_request("/xrpc/app.bsky.actor.getProfiles").respond_with_json(
         {"profiles": [profile("holes.bsky.social")]}
     )
+    httpserver.expect_request("/xrpc/app.bsky.feed.getAuthorFeed").respond_with_json({"feed": []})
     settings.SOCIALMETRICS_API_BASE_URLS = {"bluesky": httpserver.url_for("").rstrip("/")}
     Snapshot.objects.filter(account=tracked["holes"], date=days_ago(0)).delete()
     code, out = run("--days", "7", "--fill", "--mode", "real")

@@ -16,9 +16,10 @@ from django.core.management import call_command
 from werkzeug import Response
 
 from accounts.models import Platform
-from snapshots.models import Snapshot
+from snapshots.models import Post, Snapshot
 from socialmetrics.dates import local_today
 from tests.factories import AccountFactory
+from tests.posts.standins import answer_bluesky_feed, answer_mastodon_statuses
 from tests.scraping.test_collectors_bluesky import profile
 from tests.scraping.test_collectors_mastodon import account as mastodon_account
 
@@ -45,6 +46,10 @@ def standins(settings, httpserver):
     """Bluesky's AppView and a Mastodon server on 127.0.0.1, named as the environment would."""
     httpserver.expect_request("/xrpc/app.bsky.actor.getProfiles").respond_with_handler(_bluesky)
     httpserver.expect_request("/api/v1/accounts/lookup").respond_with_handler(_mastodon)
+    httpserver.expect_request("/xrpc/app.bsky.feed.getAuthorFeed").respond_with_handler(answer_bluesky_feed)
+    httpserver.expect_request("/api/v1/accounts/109302436954721982/statuses").respond_with_handler(
+        answer_mastodon_statuses
+    )
     base = httpserver.url_for("").rstrip("/")
     settings.SOCIALMETRICS_API_BASE_URLS = {"bluesky": base}
     settings.SOCIALMETRICS_MASTODON_BASE_URL = base
@@ -69,8 +74,17 @@ def test_real_collection_stores_what_the_standins_serve_once_per_day(standins):
     assert (stored[sky.pk].followers, stored[sky.pk].following, stored[sky.pk].posts) == (16_000, 12, 345)
     assert (stored[toot.pk].followers, stored[toot.pk].following, stored[toot.pk].posts) == (15_234, 41, 3321)
     assert {s.source for s in stored.values()} == {"api"}
+    # Each account's recent posts too, once per post (the stand-ins' reposts and boosts left out).
+    assert sorted(Post.objects.values_list("account_id", "likes")) == sorted(
+        [(sky.pk, 120), (sky.pk, 40), (toot.pk, 55), (toot.pk, 3)]
+    )
     asked = {request.path for request, _ in standins.log}
-    assert asked == {"/xrpc/app.bsky.actor.getProfiles", "/api/v1/accounts/lookup"}
+    assert asked == {
+        "/xrpc/app.bsky.actor.getProfiles",
+        "/api/v1/accounts/lookup",
+        "/xrpc/app.bsky.feed.getAuthorFeed",
+        "/api/v1/accounts/109302436954721982/statuses",
+    }
 
 
 def _settings_in_a_new_process(env: dict[str, str]) -> subprocess.CompletedProcess:

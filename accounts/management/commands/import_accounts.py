@@ -4,15 +4,23 @@
     manage.py import_accounts accounts.csv      # Platform,Handle,Organization[,URL]
 
 Re-running the same file creates nothing new. Bad entries are reported with their position and
-reason; the rest are imported.
+reason (on stderr, whatever the verbosity); the rest are imported. The admin's "Import accounts"
+page imports the same files the same way (`accounts.account_lists`), and its export actions write
+them.
+
+Output: the counts (verbosity 1, the default; nothing at 0), a progress bar on a terminal. Exit
+status: 0 when every entry was imported; 1 when the file could not be read or an entry was
+rejected (the others are imported, and a last line says so); 2 on bad arguments.
 """
 
+import sys
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
 
-from accounts.services import ImportFileError, accounts_import, entries_from_file
+from accounts.account_lists import account_list_import
+from accounts.services import ImportFileError
+from socialmetrics.command_progress import command_progress
 
 
 class Command(BaseCommand):
@@ -28,35 +36,40 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, file: str, dry_run: bool, verbosity: int, **options):
-        if file == "-":
-            import sys
-
-            name, text = "stdin", sys.stdin.read()
-        else:
-            path = Path(file)
-            if not path.is_file():
-                raise CommandError(f"No such file: {file}")
-            try:
-                text = path.read_text(encoding="utf-8-sig")
-            except UnicodeDecodeError as exc:
-                raise CommandError(f"{file} is not UTF-8 text ({exc.reason} at byte {exc.start}).") from exc
-            name = path.name
+        name, text = self._read(file)
         try:
-            entries = entries_from_file(name=name, text=text)
+            with command_progress(self, verbosity=verbosity, description=f"importing {name}") as progress:
+                report, entries = account_list_import(name=name, text=text, dry_run=dry_run)
+                progress(entries, total=entries)
         except ImportFileError as exc:
             raise CommandError(f"{file}: {exc}") from exc
 
-        with transaction.atomic():
-            report = accounts_import(entries=entries)
-            if dry_run:
-                transaction.set_rollback(True)
-
         for rejection in report.rejected:
             self.stderr.write(self.style.WARNING(f"rejected {rejection}"))
-        summary = (
-            f"{report.created} created, {report.updated} updated, {report.unchanged} unchanged, "
-            f"{len(report.rejected)} rejected"
-        )
-        if dry_run:
-            summary += " (dry run: nothing was written)"
-        self.stdout.write(self.style.SUCCESS(summary))
+        if verbosity >= 1:
+            summary = (
+                f"{report.created} created, {report.updated} updated, {report.unchanged} unchanged, "
+                f"{len(report.rejected)} rejected"
+            )
+            if dry_run:
+                summary += " (dry run: nothing was written)"
+            self.stdout.write(self.style.WARNING(summary) if report.rejected else self.style.SUCCESS(summary))
+        if report.rejected:
+            kept = entries - len(report.rejected)
+            done = "would be imported (dry run)" if dry_run else "were imported"
+            self.stderr.write(
+                f"import_accounts: {len(report.rejected)} of {entries} entries rejected; "
+                f"the other {kept} {done}."
+            )
+            sys.exit(1)
+
+    def _read(self, file: str) -> tuple[str, str]:
+        if file == "-":
+            return "stdin", sys.stdin.read()
+        path = Path(file)
+        if not path.is_file():
+            raise CommandError(f"No such file: {file}")
+        try:
+            return path.name, path.read_text(encoding="utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise CommandError(f"{file} is not UTF-8 text ({exc.reason} at byte {exc.start}).") from exc

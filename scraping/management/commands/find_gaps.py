@@ -8,7 +8,8 @@
 A past day cannot be collected from the platforms (they only give today's numbers): in real mode
 `--fill` collects the accounts missing today and says how many past days stay missing. Exit status:
 0 when nothing is missing (after filling), 1 when days are still missing (so a monitor can alert),
-2 on bad arguments.
+2 on bad arguments. Output: the list and its summary at -v 1 (the default), nothing at -v 0 (the
+exit status says it all); `--fill` shows a progress bar over the days it fills, on a terminal.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from scraping.locks import LockHeld
 from scraping.models import RunMode
 from scraping.runner import RunOptions, collect
 from scraping.selectors import GAPS_MAX_DAYS, AccountGap, account_gaps
+from socialmetrics.command_progress import command_progress
 from socialmetrics.dates import day_ranges, local_today
 
 
@@ -81,7 +83,7 @@ class Command(BaseCommand):
             for day in gap.missing:
                 if mode == RunMode.SIMULATED or day == today:
                     by_day[day].append(gap.account_id)
-        if mode == RunMode.REAL:
+        if mode == RunMode.REAL and verbosity:
             past = sum(1 for gap in gaps for day in gap.missing if day != today)
             if past:
                 self.stdout.write(
@@ -90,12 +92,16 @@ class Command(BaseCommand):
                         "numbers, so those days stay missing."
                     )
                 )
-        for day in sorted(by_day):
-            ids = by_day[day]
-            try:
-                run = collect(options=RunOptions(mode=mode, date=day, account_ids=ids))
-            except LockHeld as exc:
-                raise CommandError(str(exc), returncode=1) from None
-            if verbosity:
-                done = f"{run.accounts_succeeded} of {len(ids)} accounts"
-                self.stdout.write(f"{day.isoformat()}: run {run.pk} {run.status}, {done}")
+        with command_progress(
+            self, verbosity=verbosity, description="filling", total=len(by_day), unit="days", plain=False
+        ) as progress:
+            for filled, day in enumerate(sorted(by_day), start=1):
+                ids = by_day[day]
+                try:
+                    run = collect(options=RunOptions(mode=mode, date=day, account_ids=ids))
+                except LockHeld as exc:
+                    raise CommandError(str(exc), returncode=1) from None
+                progress(filled)
+                if verbosity >= 2 or (verbosity and not self.stdout.isatty()):
+                    done = f"{run.accounts_succeeded} of {len(ids)} accounts"
+                    self.stdout.write(f"{day.isoformat()}: run {run.pk} {run.status}, {done}")

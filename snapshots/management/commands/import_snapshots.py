@@ -101,11 +101,8 @@ class Command(BaseCommand):
             text = stack.enter_context(csv_text(file=file))  # the whole file checked: it can be read
             if bar is not None:
                 bar.update(bar.task_ids[0], description="importing", refresh=True)
-            with transaction.atomic():
-                report = csv_import(lines=text, max_listed_errors=None)
-                if dry_run:
-                    transaction.set_rollback(True)
-            return report
+            with transaction.atomic():  # a dry run is the upload's preview: run in full, rolled back
+                return csv_import(lines=text, max_listed_errors=None, dry_run=dry_run)
 
     def _with_bar(self, stack: ExitStack, file: BinaryIO, *, label: str, size: int):
         """The file read through a progress bar (bytes read, speed, time left), shown while it is
@@ -141,9 +138,14 @@ class Command(BaseCommand):
             self.stderr.write(f"{name}, {where}: {error.message}")
         if self.verbosity < 1:
             return
-        summary = f"{name}: {report.message}"
-        if dry_run:
-            summary += " Dry run: nothing was written."
+        for account in report.new_accounts:
+            if account.suggestions:
+                meant = " or ".join(f"{platform}/{handle}" for platform, handle in account.suggestions)
+                self.stdout.write(
+                    f"{name}, line {account.line}: new account {account.platform}/{account.handle}; "
+                    f"did you mean {meant}?"
+                )
+        summary = f"{name}: {report.message}"  # a dry run's message says nothing was written
         self.stdout.write(self.style.WARNING(summary) if report.skipped else self.style.SUCCESS(summary))
 
     def _fail(self, message: str, *, status: int = 1) -> None:

@@ -8,6 +8,9 @@ version that introduced them (the history already stored starts unflagged), afte
 rule, or after a manual change to the database. It only sets flags: no stored value changes. Each
 chunk of accounts is its own transaction, so it can run while collections and imports write.
 With --dry-run it counts the flags that would change and changes nothing.
+
+Output: a progress bar on a terminal, a line per chunk at -v 2, the result at -v 1 (the default);
+nothing at -v 0.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 
 from snapshots.services import AnomalyRebuild, anomalies_rebuild_all
+from socialmetrics.command_progress import command_progress
 
 
 class Command(BaseCommand):
@@ -38,17 +42,23 @@ class Command(BaseCommand):
             raise CommandError("--chunk-size must be at least 1.")
         started = time.perf_counter()
 
-        def progress(done: AnomalyRebuild, total: int) -> None:
-            if verbosity >= 2:
-                self.stdout.write(
-                    f"{done.accounts:,} of {count(total, 'account')}, {count(done.changed, 'flag')} changed"
-                )
-
         def count(n: int, noun: str) -> str:
             return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
-        result = anomalies_rebuild_all(chunk_size=chunk_size, dry_run=dry_run, on_chunk=progress)
+        with command_progress(
+            self, verbosity=verbosity, description="checking days", unit="accounts", plain=False
+        ) as bar:
+
+            def progress(done: AnomalyRebuild, total: int) -> None:
+                bar(done.accounts, total=total)
+                if verbosity >= 2 and not self.stdout.isatty():
+                    changed = count(done.changed, "flag")
+                    self.stdout.write(f"{done.accounts:,} of {count(total, 'account')}, {changed} changed")
+
+            result = anomalies_rebuild_all(chunk_size=chunk_size, dry_run=dry_run, on_chunk=progress)
         elapsed = time.perf_counter() - started
+        if verbosity < 1:
+            return
         if dry_run:
             message = (
                 f"{count(result.changed, 'flag')} of {count(result.accounts, 'account')} would change; "

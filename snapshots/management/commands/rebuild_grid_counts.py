@@ -7,6 +7,9 @@ This command restores them if the triggers were bypassed: triggers disabled duri
 (`session_replication_role = replica`, `ALTER TABLE ... DISABLE TRIGGER`), or a raw fix of the
 counts table. With --dry-run it only compares the counts with the snapshots and lists the dates
 that differ.
+
+Output: the result (and, for a dry run, each date that differs) at -v 1, the default; nothing at
+-v 0; a bar that says the count goes on, on a terminal.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from django.db.models import Count
 
 from snapshots.models import Snapshot, SnapshotDateCount, SnapshotDateCountChange
 from snapshots.selectors import grid_date_counts
+from socialmetrics.command_progress import command_progress
 
 
 def date_count_differences(*, using: str = DEFAULT_DB_ALIAS) -> list[tuple[dt.date, int, int]]:
@@ -76,13 +80,18 @@ class Command(BaseCommand):
 
     def handle(self, *args, dry_run: bool, database: str, verbosity: int, **options):
         started = time.perf_counter()
+        with command_progress(self, verbosity=verbosity, description="counting snapshots per date"):
+            if dry_run:
+                differences = date_count_differences(using=database)
+            else:
+                dates = date_counts_rebuild(using=database)
+        elapsed = time.perf_counter() - started
+        if verbosity < 1:
+            return
         if dry_run:
-            differences = date_count_differences(using=database)
-            for date, stored, actual in differences if verbosity >= 1 else ():
+            for date, stored, actual in differences:
                 self.stdout.write(f"{date.isoformat()}: {stored} counted, {actual} snapshots")
             message = f"{len(differences)} dates differ." if differences else "Every date's count is right."
             self.stdout.write(self.style.WARNING(message) if differences else self.style.SUCCESS(message))
             return
-        dates = date_counts_rebuild(using=database)
-        elapsed = time.perf_counter() - started
         self.stdout.write(self.style.SUCCESS(f"Recounted the snapshots of {dates} dates in {elapsed:.1f} s."))
