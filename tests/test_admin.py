@@ -179,7 +179,9 @@ def test_filtered_lists_count_at_most_a_bounded_number(staff_client, monkeypatch
     monkeypatch.setattr(EstimatedCountPaginator, "COUNT_LIMIT", 5)
     make_data(3, 4)
     response = staff_client.get(reverse("admin:snapshots_snapshot_changelist"), {"source__exact": "manual"})
-    assert response.context["cl"].result_count == 5
+    # Beyond the limit: PostgreSQL's planner estimate when it is above the limit, else the limit.
+    assert response.context["cl"].result_count >= 5
+    assert "about" in response.content.decode() or "more than 5" in response.content.decode()
 
 
 @pytest.mark.django_db

@@ -8,7 +8,7 @@ import datetime as dt
 
 import pytest
 
-from bench.generate import PLATFORMS, snapshot_rows
+from bench.generate import COLUMNS, PLATFORMS, snapshot_rows, write_postgresql
 from scraping.simulation import EPOCH, is_missing, simulate_day
 
 FIELDS = ("followers", "following", "posts", "likes", "comments", "shares", "views", "precision")
@@ -22,6 +22,7 @@ ACCOUNTS = [(n, platform, f"Bench{n:05d}") for n, platform in enumerate([*PLATFO
         EPOCH + dt.timedelta(days=40),  # days before the simulation's epoch and after it
         dt.date(2026, 12, 3),
         EPOCH + dt.timedelta(days=7_700),  # where growth levels off and events stop
+        EPOCH - dt.timedelta(days=1),  # every day before the epoch: no events at all
     ],
 )
 def test_the_rows_are_the_simulations_values_on_the_days_it_keeps(end):
@@ -56,3 +57,22 @@ def test_the_next_day_a_simulated_collection_writes_continues_the_series():
         following = simulate_day(f"{platform}:{handle.lower()}", platform, end + dt.timedelta(days=1))
         changes.append(abs(following["followers"] - last[account_id]) / last[account_id])
     assert max(changes) < 0.05
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)  # committed, so that the forked COPY workers see the accounts
+def test_the_binary_copy_writes_the_rows_snapshot_rows_gives():
+    """PostgreSQL's path packs the rows itself (binary COPY, in worker processes): the table then
+    holds exactly `snapshot_rows`' rows, nulls, dates and times included, whichever worker wrote them."""
+    from accounts.models import Account
+    from snapshots.models import Snapshot
+
+    accounts = [
+        (Account.objects.create(platform=platform, handle=handle).pk, platform, handle)
+        for _, platform, handle in ACCOUNTS
+    ]
+    end = dt.date(2026, 12, 3)
+    written = write_postgresql(accounts, days=40, end=end, workers=2)
+    expected = sorted(snapshot_rows(accounts=accounts, days=40, end=end))
+    assert written == len(expected)
+    assert sorted(Snapshot.objects.values_list(*COLUMNS)) == expected
