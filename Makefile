@@ -131,10 +131,16 @@ clean:
 # BENCH_ARGS="--only endpoints,http --duration 5" or BENCH_ARGS="--generate" (rewrites the data set).
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/socialmetrics_bench
 BENCH_REDIS_URL ?= redis://127.0.0.1:6379/3
-.PHONY: bench loadgen
+.PHONY: bench bench-serving loadgen
 bench: setup loadgen
 	DATABASE_URL="$${DATABASE_URL:-$(BENCH_DATABASE_URL)}" REDIS_URL="$${REDIS_URL:-$(BENCH_REDIS_URL)}" \
 	  $(PY) bench/run.py $(BENCH_ARGS)
+
+# gunicorn's workers x threads candidates side by side on the same data set (bench/serving.py): the
+# measurement behind gunicorn.conf.py's default. SERVING_ARGS passes options, e.g. "--rounds 5".
+bench-serving: setup loadgen
+	DATABASE_URL="$${DATABASE_URL:-$(BENCH_DATABASE_URL)}" REDIS_URL="$${REDIS_URL:-$(BENCH_REDIS_URL)}" \
+	  $(PY) bench/serving.py $(SERVING_ARGS)
 
 # 60 s of mixed load (readers, a collection run, uploads, admin edits) against gunicorn on PostgreSQL +
 # Redis: fails on any 5xx or stale read (bench/load.py; its 10 s form runs in the suite). It rewrites

@@ -12,6 +12,8 @@ are unset). Sections, in this order (`--only` picks some), each in its module of
   endpoints  every read endpoint in-process (django.test.Client, the full middleware stack):
              p50/p95 uncached (the cache generations bumped before each call, as a write does) and
              cached; the bare baseline view measured the same way
+  cold       the first uncached request of a freshly started gunicorn worker to each paging
+             endpoint, over HTTP (median of --cold-starts starts)
   http       requests/s of every cached read endpoint through gunicorn under wrk (or a small asyncio
              client) on 127.0.0.1, against the bare baseline view and the minimal Django view in
              alternating rounds; with --http-download, the whole CSV download once over HTTP
@@ -232,6 +234,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--uncached", type=int, default=30, help="Uncached calls per endpoint (30).")
     parser.add_argument("--cached", type=int, default=200, help="Cached calls per endpoint (200).")
+    parser.add_argument(
+        "--cold-starts", type=int, default=3, help="Fresh gunicorns per endpoint in the cold section (3)."
+    )
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (2).")
     parser.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker (4).")
     parser.add_argument(

@@ -139,21 +139,40 @@ def measure(bench: Bench, workers: int, threads: int, *, seconds: int, script: P
     return {"cached": cached, "uncached": uncached, "beside": beside, "peak_mb": peak_mb}
 
 
+def parse_candidates(text: str) -> tuple[tuple[int, int], ...]:
+    """ "2x4,3x2" -> ((2, 4), (3, 2))."""
+    try:
+        pairs = tuple(tuple(int(n) for n in item.lower().split("x")) for item in text.split(","))
+    except ValueError:
+        pairs = ()
+    if not pairs or any(len(p) != 2 or min(p) < 1 for p in pairs):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected WORKERSxTHREADS[,...], e.g. 2x4,3x2")
+    return pairs
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3, help="Rounds over every candidate (3).")
     parser.add_argument("--duration", type=int, default=5, help="Seconds of each load (5).")
+    parser.add_argument(
+        "--candidates",
+        type=parse_candidates,
+        default=CANDIDATES,
+        help="Workers x threads to compare, e.g. 2x4,3x2 (default: "
+        + ",".join(f"{w}x{t}" for w, t in CANDIDATES)
+        + ").",
+    )
     args = parser.parse_args(argv)
     configure_environment()
     os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/socialmetrics_bench")
     os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/3")
     bench = Bench(argparse.Namespace(workers=2, threads=4))
-    results: dict[tuple[int, int], list[dict]] = {c: [] for c in CANDIDATES}
+    results: dict[tuple[int, int], list[dict]] = {c: [] for c in args.candidates}
     with tempfile.TemporaryDirectory() as tmp:
         script = history_script(Path(tmp))
         try:
             for round_ in range(args.rounds):
-                for workers, threads in CANDIDATES:
+                for workers, threads in args.candidates:
                     found = measure(bench, workers, threads, seconds=args.duration, script=script)
                     results[(workers, threads)].append(found)
                     print(f"round {round_ + 1} {workers}x{threads}: {found}", file=sys.stderr)

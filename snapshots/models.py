@@ -144,7 +144,8 @@ class SnapshotDateCount(models.Model):
     every kind of write: the upsert service, COPY, bulk and cascading deletes, a save that moves a
     snapshot to another day, TRUNCATE. On PostgreSQL a transaction's changes wait in
     `SnapshotDateCountChange` and reach this table as it commits; on SQLite (one writer at a time)
-    the triggers update it directly. `manage.py rebuild_grid_counts` recomputes it.
+    the triggers update it directly. `manage.py rebuild_grid_counts` recomputes it, and the
+    per-platform counts.
     """
 
     date = models.DateField(primary_key=True)
@@ -173,6 +174,44 @@ class SnapshotDateCountChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.change:+} snapshots on {self.date} (transaction {self.txid})"
+
+
+class SnapshotPlatformCount(models.Model):
+    """How many snapshots each (date, platform) has: a platform-filtered grid's total and pages, and
+    where each platform's rows start inside a date.
+
+    Kept exactly as `SnapshotDateCount` is, by database triggers (migration 0008): on the snapshot
+    table for every write, and on the account table for a change of platform. On PostgreSQL a
+    transaction's changes wait in `SnapshotPlatformCountChange` until its commit.
+    """
+
+    date = models.DateField()
+    platform = models.CharField(max_length=20)
+    snapshot_count = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["date", "platform"], name="snapshot_platform_count_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.snapshot_count} snapshots of {self.platform} on {self.date}"
+
+
+class SnapshotPlatformCountChange(models.Model):
+    """PostgreSQL: what an open transaction added to or removed from a (date, platform)'s snapshots,
+    folded into `SnapshotPlatformCount` as it commits (as `SnapshotDateCountChange` is)."""
+
+    txid = models.BigIntegerField()
+    date = models.DateField()
+    platform = models.CharField(max_length=20)
+    change = models.BigIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["txid"], name="snapshot_platform_change_txid")]
+
+    def __str__(self) -> str:
+        return f"{self.change:+} snapshots of {self.platform} on {self.date} (transaction {self.txid})"
 
 
 class PostType(models.TextChoices):

@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import operator
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import groupby
 from json.encoder import encode_basestring as _json_str
 from operator import itemgetter
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connections
+from django.core.exceptions import EmptyResultSet
+from django.db import connections, transaction
 from django.db.models import (
     BigIntegerField,
     Case,
@@ -27,15 +31,21 @@ from django.db.models import (
     F,
     Func,
     Max,
-    Q,
+    OuterRef,
     QuerySet,
+    Subquery,
     Sum,
     Value,
     When,
 )
-from django.db.models.functions import Concat, Lower
+from django.db.models.expressions import Col
+from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan
+from django.db.models.functions import Cast, Concat
+from django.db.models.lookups import Lookup
+from django.db.models.sql.datastructures import Join
+from django.db.models.sql.where import AND
 
-from accounts.models import Account, Organization
+from accounts.models import Account
 from accounts.selectors import account_id_by_handle
 from socialmetrics import cache as generations
 from socialmetrics.dates import product_zone
@@ -48,6 +58,8 @@ from .models import (
     Snapshot,
     SnapshotDateCount,
     SnapshotDateCountChange,
+    SnapshotPlatformCount,
+    SnapshotPlatformCountChange,
 )
 from .services import GROWTH_PERIODS
 
@@ -71,29 +83,41 @@ def summary_queryset() -> QuerySet[AccountLatest]:
     return AccountLatest.objects.filter(account__is_active=True)
 
 
+def _cursor_rows(values: QuerySet) -> list[tuple]:
+    """A values_list queryset's rows straight from the cursor, without the ORM's iteration and
+    converters (for columns the driver already returns as the API writes them)."""
+    try:
+        sql, params = values.query.sql_with_params()
+    except EmptyResultSet:  # a filter that matches nothing by construction
+        return []
+    with connections[values.db].cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
 #: (platform, handle, organization name) -> the row's rendered account half. The key is the content,
 #: so an entry can never go stale; bounded so that renamed accounts cannot grow it without end.
+#: Saves 2 ms a request on 10,000 accounts against rendering the halves each time.
 _SUMMARY_HEADS: dict[tuple[str, str, str | None], str] = {}
 _SUMMARY_HEADS_MAX = 200_000
 
 
 def summary_body(*, queryset: QuerySet[AccountLatest]) -> bytes:
-    """/api/summary as JSON bytes, by platform then handle, in two queries.
+    """/api/summary as JSON bytes, by platform then handle, in one query; byte for byte what
+    JSONRenderer writes.
 
     Each latest row carries its values pre-rendered (`summary_json`); the account half is rendered
-    once per process and remembered (its key is its content). No ORDER BY in SQL: the database
-    then joins by hashing (about 3x faster on 10,000 accounts) and Python sorts the short tuples.
-    Organization names come from their own small query rather than a join repeating them on every
-    row. The rows are fetched straight from the cursor. Byte for byte what JSONRenderer writes.
+    once per process and remembered. No ORDER BY in SQL: Python sorts the tuples in 1.2 ms where
+    PostgreSQL's sort costs it 15 ms of CPU (10,000 accounts), and the whole body put together by
+    string_agg 30 ms more than the rows themselves. The rows are fetched straight from the cursor.
     """
-    values = queryset.order_by().values_list(
-        "account__platform", "account__handle", "account__organization_id", "summary_json"
+    rows = _cursor_rows(
+        queryset.order_by().values_list(
+            "account__platform", "account__handle", "account__organization__name", "summary_json"
+        )
     )
-    sql, params = values.query.sql_with_params()
-    with connections[values.db].cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
-    org_names = dict(Organization.objects.using(values.db).values_list("pk", "name")) if rows else {}
+    if not rows:
+        return b"[]"
     rows.sort(key=itemgetter(1))  # two stable single-key sorts: faster than one on (platform, handle)
     rows.sort(key=itemgetter(0))
     heads = _SUMMARY_HEADS
@@ -101,8 +125,7 @@ def summary_body(*, queryset: QuerySet[AccountLatest]) -> bytes:
         heads.clear()
     parts: list[str] = []
     append = parts.append
-    for platform, handle, org_id, rendered in rows:
-        org = org_names.get(org_id)
+    for platform, handle, org, rendered in rows:
         head = heads.get((platform, handle, org))
         if head is None:
             org_json = "null" if org is None else _json_str(org)
@@ -111,9 +134,8 @@ def summary_body(*, queryset: QuerySet[AccountLatest]) -> bytes:
         append(head)
         append(rendered)
         append("},")
-    if parts:
-        parts[-1] = "}"
-    text = "[" + "".join(parts) + "]"
+    parts[-1] = "}]"
+    text = "[" + "".join(parts)
     if "\u2028" in text or "\u2029" in text:  # as JSONRenderer: safe inside a <script> too
         text = text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
     return text.encode()
@@ -126,25 +148,27 @@ def summary_rows(*, queryset: QuerySet[AccountLatest]) -> list[tuple]:
 
 
 def _totals_aggregates() -> dict:
-    # Aliases start with "_" so that they never shadow the fields the expressions read.
+    # Aliases start with "_" so that they never shadow the fields the expressions read. Sums are
+    # cast to bigint so that the driver returns integers (PostgreSQL's SUM(bigint) is numeric).
     aggregates = {
         "_accounts": Count("pk"),
-        "_followers": Sum("followers"),
-        "_engagement": Sum("engagement"),
+        "_followers": Cast(Sum("followers"), BigIntegerField()),
+        "_engagement": Cast(Sum("engagement"), BigIntegerField()),
     }
     for period in GROWTH_PERIODS:
         change = f"followers_change_{period}d"
-        aggregates[f"_change_{period}d"] = Sum(change)
+        aggregates[f"_change_{period}d"] = Cast(Sum(change), BigIntegerField())
         # The follower count the change is measured from, over the accounts whose change is known.
-        aggregates[f"_base_{period}d"] = Sum(
-            Case(When(**{f"{change}__isnull": False}, then=F("followers") - F(change)))
+        aggregates[f"_base_{period}d"] = Cast(
+            Sum(Case(When(**{f"{change}__isnull": False}, then=F("followers") - F(change)))),
+            BigIntegerField(),
         )
     return aggregates
 
 
 def _totals_row(values: dict) -> dict:
     row = {
-        "accounts": values["_accounts"],
+        "accounts": values["_accounts"] or 0,
         "followers": values["_followers"] or 0,
         "engagement": values["_engagement"] or 0,
     }
@@ -157,27 +181,48 @@ def _totals_row(values: dict) -> dict:
     return row
 
 
+def _summed(names: list[str], rows: Iterable[tuple]) -> dict:
+    """Rows of (organization, platform, *sums named `names`) added up column by column, as SQL's
+    SUM adds (None while no value is known)."""
+    columns = list(zip(*rows, strict=True))[2:] or [()] * len(names)
+    sums = {}
+    for name, column in zip(names, columns, strict=True):
+        known = [value for value in column if value is not None]
+        sums[name] = sum(known) if known else None
+    return sums
+
+
 def summary_totals(*, queryset: QuerySet[AccountLatest]) -> dict:
     """Followers and engagement summed per platform, per organization and overall, with follower
     growth over 1, 7 and 30 days (absolute, and percent of the followers it grew from).
-    Three aggregate queries over the latest rows."""
+
+    One aggregate query per (organization, platform), in the database's order of the names, from
+    which Python adds up the platforms, the organizations and the total (integers: exact): one scan
+    of the latest rows instead of three (PostgreSQL's CPU 25 -> 14 ms on 10,000 accounts)."""
     aggregates = _totals_aggregates()
-    platforms = [
-        {"platform": values["account__platform"], **_totals_row(values)}
-        for values in queryset.order_by()
-        .values("account__platform")
+    names = list(aggregates)
+    groups = (
+        queryset.order_by()
+        .values("account__organization__name", "account__platform")
         .annotate(**aggregates)
-        .order_by("account__platform")
-    ]
+        .order_by(F("account__organization__name").asc(nulls_last=True), "account__platform")
+        .values_list("account__organization__name", "account__platform", *names)
+    )
+    rows = _cursor_rows(groups)  # integers already: Django's converters cost 4 ms (10,000 accounts)
     organizations = [
-        {"organization": values["account__organization__name"], **_totals_row(values)}
-        for values in queryset.order_by()
-        .values("account__organization__name")
-        .annotate(**aggregates)
-        .order_by(F("account__organization__name").asc(nulls_last=True))
+        {"organization": name, **_totals_row(_summed(names, group))}
+        for name, group in groupby(rows, key=itemgetter(0))
     ]
-    overall = _totals_row(queryset.order_by().aggregate(**aggregates))
-    return {"total": overall, "platforms": platforms, "organizations": organizations}
+    # Platforms are lower-case slugs (`accounts.models.Platform`): any collation sorts them so.
+    platforms = [
+        {"platform": platform, **_totals_row(_summed(names, group))}
+        for platform, group in groupby(sorted(rows, key=itemgetter(1)), key=itemgetter(1))
+    ]
+    return {
+        "total": _totals_row(_summed(names, rows)),
+        "platforms": platforms,
+        "organizations": organizations,
+    }
 
 
 # --- One account's history ------------------------------------------------------------------------
@@ -187,6 +232,27 @@ HISTORY_SERIES = REPORTED_FIELDS
 
 class AccountChanged(Exception):
     """`history_series` was told which platform and handle the account has, and it has not."""
+
+
+def _history_sql(*, expect: bool, since: bool, until: bool) -> str:
+    """The history's one query, written out: without the ORM compiling it and building its rows a
+    year's history is built in 1.3 instead of 2.4 ms CPU (benchmark data). Parameters in order: the
+    expected platform and lower-case handle, the account id, the first day, the last day."""
+    snapshot, account = Snapshot._meta, Account._meta
+    names = ("date", *HISTORY_SERIES, "anomaly_reason")
+    columns = ", ".join(f's."{snapshot.get_field(name).column}"' for name in names)
+    sql = f'SELECT {columns} FROM "{snapshot.db_table}" s'
+    if expect:  # the join is empty when the account no longer has that platform and handle
+        sql += (
+            f' INNER JOIN "{account.db_table}" a ON a."id" = s."account_id"'
+            ' AND a."platform" = %s AND LOWER(a."handle") = %s'
+        )
+    sql += ' WHERE s."account_id" = %s'
+    if since:
+        sql += ' AND s."date" >= %s'
+    if until:
+        sql += ' AND s."date" <= %s'
+    return sql + ' ORDER BY s."date"'
 
 
 def history_series(
@@ -204,16 +270,13 @@ def history_series(
 
     `expect` = (platform, lower-case handle) checks in the same query that the account still has
     them (a remembered id may have gone stale); AccountChanged if it has not."""
-    queryset = Snapshot.objects.filter(account_id=account_id)
-    if expect is not None:
-        queryset = queryset.alias(_handle=Lower("account__handle")).filter(
-            account__platform=expect[0], _handle=expect[1]
-        )
-    if date_from is not None:
-        queryset = queryset.filter(date__gte=date_from)
-    if date_to is not None:
-        queryset = queryset.filter(date__lte=date_to)
-    rows = list(queryset.order_by("date").values_list("date", *HISTORY_SERIES, "anomaly_reason"))
+    connection = connections[Snapshot.objects.db]
+    sql = _history_sql(expect=expect is not None, since=date_from is not None, until=date_to is not None)
+    params: list = [*(expect or ()), account_id]
+    params += [connection.ops.adapt_datefield_value(d) for d in (date_from, date_to) if d is not None]
+    with connection.cursor() as cursor:  # dates come back as dates on SQLite too (its date converter)
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
     series: dict[str, list] = {
         "dates": [],
         **{name: [] for name in HISTORY_SERIES},
@@ -226,15 +289,14 @@ def history_series(
         if expect is not None and account_id_by_handle(platform=expect[0], handle=expect[1]) != account_id:
             raise AccountChanged
         return series
-    first = rows[0][0]
-    days = (rows[-1][0] - first).days + 1
+    first = rows[0][0].toordinal()
+    days = rows[-1][0].toordinal() - first + 1
     if days != len(rows):  # gaps: a row of None on each missing day
         filled: list[tuple] = [(None,) * (len(HISTORY_SERIES) + 2)] * days
         for row in rows:
-            filled[(row[0] - first).days] = row
+            filled[row[0].toordinal() - first] = row
         rows = filled
-    one_day = dt.timedelta(days=1)
-    series["dates"] = [(first + one_day * i).isoformat() for i in range(days)]
+    series["dates"] = [dt.date.fromordinal(day).isoformat() for day in range(first, first + days)]
     columns = list(zip(*rows, strict=True))
     for name, column in zip(HISTORY_SERIES, columns[1:-1], strict=True):
         series[name] = list(column)
@@ -255,15 +317,18 @@ def history_series(
 # so no query sorts more than one day of rows. Which date a page starts on, and how many rows of
 # that date it skips, come from the number of rows per date. For the unfiltered grid these are
 # the counts the database's own triggers keep (`SnapshotDateCount`, migration 0003): exact after
-# any write, read in the same request (one row per date), so never cached and never stale. A
-# filtered grid counts its dates in one query, kept in the cache under the grid's generation token
-# (counted once per data change and filter set, never per page).
+# any write, read in the same request (one row per date), so never cached and never stale. A grid
+# filtered only by platform and date sums the per-(date, platform) counts the triggers also keep
+# (`SnapshotPlatformCount`, migration 0008) instead of counting its snapshots; any other filter
+# counts its dates in one query. Either is kept in the cache under the grid's generation token
+# (once per data change and filter set, never per page).
 #
 # Inside a date, the rows in (platform, handle) order come from the account index, probing the
 # (account, date) unique index: page 1 reads about 50 index entries instead of sorting a whole day
-# of joined rows. A page deep inside its date first picks its 50 accounts from the date's index
-# entries and the accounts alone, from the nearer end of the day (its count is known), so no
-# query reads or sorts a whole day of snapshot rows.
+# of joined rows. A page deep inside its date skips whole platforms by their counts, then picks its
+# 50 accounts by walking that platform's accounts from the nearer end, probing each one's row of
+# the day; with other filters it picks them from the date's index entries and the accounts, from
+# the nearer end of the day. No query reads or sorts a whole day of snapshot rows.
 
 GRID_COLUMNS = (
     "account__platform",
@@ -306,8 +371,19 @@ _IN_DATE_REVERSED = ("-account__platform", "-account__handle")
 _DATES_ONE_BY_ONE = 3
 #: From this many rows into a date, a page picks its accounts first (see `_rows_of_date`).
 _PICK_ACCOUNTS_FROM = 1000
-#: Where migration 0003 installs the triggers that keep `SnapshotDateCount`.
+#: From this many rows into one platform's day, a page picks its accounts first (`_rows_of_platform_day`).
+_PROBE_FROM = 200
+#: Where migrations 0003 and 0008 install the triggers that keep `SnapshotDateCount` and
+#: `SnapshotPlatformCount`.
 _MAINTAINED_VENDORS = ("postgresql", "sqlite")
+#: The filters the maintained counts answer (`_counted_filters`): date comparisons.
+_DATE_LOOKUPS = {
+    "exact": operator.eq,
+    "gt": operator.gt,
+    "gte": operator.ge,
+    "lt": operator.lt,
+    "lte": operator.le,
+}
 
 
 def grid_queryset() -> QuerySet[Snapshot]:
@@ -354,24 +430,123 @@ def grid_date_counts(*, using: str = "default") -> list[tuple[dt.date, int]]:
     return list(counts.filter(snapshot_count__gt=0).order_by("-date"))
 
 
+def grid_platform_counts(
+    *, using: str = "default", platforms: tuple[str, ...] | None = None, date: dt.date | None = None
+) -> list[tuple[dt.date, str, int]]:
+    """Every (date, platform) with snapshots (of `platforms`, on `date`) and how many it has, newest
+    date first, then platforms in the database's order, from the counts the triggers keep (as
+    `grid_date_counts`): one query over a row per date and platform."""
+    connection = connections[using]
+    counts = SnapshotPlatformCount.objects.using(using)
+    changes = SnapshotPlatformCountChange.objects.using(using)
+    if platforms is not None:
+        counts, changes = counts.filter(platform__in=platforms), changes.filter(platform__in=platforms)
+    if date is not None:
+        counts, changes = counts.filter(date=date), changes.filter(date=date)
+    if connection.vendor == "postgresql" and (connection.in_atomic_block or not connection.get_autocommit()):
+        changes = changes.filter(txid=_OwnTransactionId()).values_list("date", "platform", "change")
+        totals: dict[tuple[dt.date, str], int] = {}  # in the database's order of platforms
+        merged = counts.values_list("date", "platform", "snapshot_count").union(changes, all=True)
+        for day, platform, n in merged.order_by("platform"):
+            totals[day, platform] = totals.get((day, platform), 0) + n
+        newest_first = sorted(totals.items(), key=lambda item: item[0][0], reverse=True)  # stable
+        return [(day, platform, n) for (day, platform), n in newest_first if n > 0]
+    counts = counts.filter(snapshot_count__gt=0).order_by("-date", "platform")
+    return list(counts.values_list("date", "platform", "snapshot_count"))
+
+
+@dataclass(frozen=True, slots=True)
+class _CountedFilters:
+    """A grid filtered only by platform and date: what the maintained counts answer exactly."""
+
+    platforms: tuple[str, ...] | None
+    dates: tuple[tuple[str, dt.date], ...]
+
+    def keeps(self, date: dt.date) -> bool:
+        return all(_DATE_LOOKUPS[lookup](date, value) for lookup, value in self.dates)
+
+
+def _counted_filters(queryset: QuerySet[Snapshot]) -> _CountedFilters | None:
+    """The queryset's filters when they are only the account's platform (equal or in a list) and
+    the snapshot's date (compared with a date), ANDed; else None (another filter, or no counts)."""
+    query = queryset.query
+    if connections[queryset.db].vendor not in _MAINTAINED_VENDORS:
+        return None
+    where = query.where
+    if where.negated or (where.connector != AND and len(where.children) > 1):
+        return None
+    base = query.base_table
+    platforms: tuple[str, ...] | None = None
+    dates = []
+    for child in where.children:
+        if not isinstance(child, Lookup) or not isinstance(child.lhs, Col):
+            return None
+        column, name, value = child.lhs, child.lookup_name, child.rhs
+        join = query.alias_map.get(column.alias)
+        if (
+            column.target == Account._meta.get_field("platform")
+            and isinstance(join, Join)
+            and join.parent_alias == base
+            and join.join_field == Snapshot._meta.get_field("account")
+            and name in ("exact", "in")
+        ):
+            values = (value,) if name == "exact" else value
+            if not isinstance(values, list | tuple | set | frozenset):
+                return None  # a subquery
+            if not all(isinstance(v, str) for v in values):
+                return None
+            chosen = tuple(dict.fromkeys(values))
+            platforms = chosen if platforms is None else tuple(p for p in platforms if p in chosen)
+        elif (
+            column.target == Snapshot._meta.get_field("date")
+            and column.alias == base
+            and name in _DATE_LOOKUPS
+            and isinstance(value, dt.date)
+            and not isinstance(value, dt.datetime)
+        ):
+            dates.append((name, value))
+        else:
+            return None
+    return _CountedFilters(platforms=platforms, dates=tuple(dates))
+
+
+def _counted_dates(counted: _CountedFilters, *, using: str) -> list[tuple[dt.date, int]]:
+    """(date, rows) of a grid filtered by platform and date, newest first, from the maintained counts."""
+    if counted.platforms is None:
+        counts = grid_date_counts(using=using)
+    else:
+        totals: dict[dt.date, int] = {}  # newest first, as the counts come
+        for date, _, n in grid_platform_counts(using=using, platforms=counted.platforms):
+            totals[date] = totals.get(date, 0) + n
+        counts = list(totals.items())
+    return [(date, n) for date, n in counts if counted.keeps(date)]
+
+
 def _per_date(queryset: QuerySet[Snapshot]) -> list[tuple[dt.date, int]]:
     return sorted(queryset.values("date").annotate(n=Count("*")).values_list("date", "n"), reverse=True)
 
 
 def _date_counts(queryset: QuerySet[Snapshot]) -> list[tuple[dt.date, int]]:
-    """(date, rows) of the filtered grid, newest first: the maintained counts when unfiltered, else
-    counted in one query once per grid generation and filter set (kept in the cache)."""
+    """(date, rows) of the filtered grid, newest first: the maintained counts when unfiltered; when
+    filtered, once per grid generation and filter set (kept in the cache), from the maintained
+    per-platform counts for filters on platform and date (never scanning the snapshots), else
+    counted in one query."""
     queryset = queryset.order_by()
-    if not queryset.query.where and connections[queryset.db].vendor in _MAINTAINED_VENDORS:
+    counted = _counted_filters(queryset)
+    if counted is not None and counted == _CountedFilters(platforms=None, dates=()):
         return grid_date_counts(using=queryset.db)
+
+    def count() -> list[tuple[dt.date, int]]:
+        return _per_date(queryset) if counted is None else _counted_dates(counted, using=queryset.db)
+
     tokens = generations.generations([generations.GRID])
     if tokens is None:  # the cache is unreachable
-        return _per_date(queryset)
+        return count()
     digest = hashlib.blake2b(str(queryset.query).encode(), digest_size=16).hexdigest()
     key = f"grid-date-counts:{tokens[generations.GRID]}:{digest}"
     counts = cache.get(key)
     if counts is None:
-        counts = _per_date(queryset)
+        counts = count()
         cache.set(key, counts, timeout=settings.SOCIALMETRICS_CACHE_TIMEOUTS["grid"])
     return counts
 
@@ -386,12 +561,19 @@ def _rows_of_date(
     rows_in_date: int | None = None,
 ) -> list[tuple]:
     """Rows of one date in (platform, handle) order: `limit` of them from `offset`, or after the
-    row `after`. Given the date's number of rows, a deep offset picks the page's accounts first."""
+    row `after`. Given the date's number of rows, a deep offset skips whole platforms by their
+    maintained counts, then picks the page's accounts first."""
+    if after is None and rows_in_date is not None and offset >= _PICK_ACCOUNTS_FROM:
+        counted = _counted_filters(queryset.order_by())
+        if counted is not None:
+            blocks = grid_platform_counts(using=queryset.db, platforms=counted.platforms, date=date)
+            return _rows_of_platforms(queryset, date=date, blocks=blocks, offset=offset, limit=limit)
     queryset = queryset.filter(date=date)
     if after is not None:
-        platform, handle = after
+        # A row comparison, (platform, handle) > after: the account index is entered right after the
+        # cursor's account, where the OR of its parts filtered every account before it.
         queryset = queryset.filter(
-            Q(account__platform__gt=platform) | Q(account__platform=platform, account__handle__gt=handle)
+            TupleGreaterThan(Tuple(F("account__platform"), F("account__handle")), after)
         )
     end = offset + limit if rows_in_date is None else min(offset + limit, rows_in_date)
     if end <= offset:
@@ -406,6 +588,55 @@ def _rows_of_date(
         picked = accounts.order_by(*_IN_DATE_REVERSED)[rows_in_date - end : rows_in_date - offset]
     else:
         picked = accounts.order_by(*_IN_DATE_ORDER)[offset:end]
+    rows = queryset.filter(account_id__in=picked).order_by(*_IN_DATE_ORDER)
+    return list(rows.values_list(*GRID_COLUMNS))
+
+
+def _rows_of_platforms(
+    queryset: QuerySet[Snapshot], *, date: dt.date, blocks: list[tuple], offset: int, limit: int
+) -> list[tuple]:
+    """Rows of one date from `offset`, its (date, platform, rows) counted `blocks` in order: whole
+    platforms skipped by their counts, so a pick reads at most half of one platform's day."""
+    rows: list[tuple] = []
+    for _, platform, count in blocks:
+        if len(rows) >= limit:
+            break
+        if offset >= count:
+            offset -= count
+            continue
+        rows += _rows_of_platform_day(
+            queryset, date=date, platform=platform, offset=offset, limit=limit - len(rows), count=count
+        )
+        offset = 0
+    return rows
+
+
+def _rows_of_platform_day(
+    queryset: QuerySet[Snapshot], *, date: dt.date, platform: str, offset: int, limit: int, count: int
+) -> list[tuple]:
+    """`limit` rows of one platform's `count` on one date from `offset`, in handle order, for a grid
+    filtered at most by platform and date. The page's accounts are picked by walking the platform's
+    accounts in order from the nearer end, probing each one's row of the day in the (date, account)
+    index (a subquery per account, which the planner cannot turn into a hash join over the whole
+    day): about `offset` index probes, never a read of the day's other platforms."""
+    queryset = queryset.filter(date=date)
+    end = min(offset + limit, count)
+    if end <= offset:
+        return []
+    if offset < _PROBE_FROM:
+        rows = queryset.filter(account__platform=platform).order_by(*_IN_DATE_ORDER)
+        return list(rows.values_list(*GRID_COLUMNS)[offset:end])
+    on_date = Snapshot.objects.filter(account=OuterRef("pk"), date=date).values("account_id")[:1]
+    accounts = (
+        Account.objects.filter(platform=platform)
+        .alias(on_date=Subquery(on_date))
+        .filter(on_date__isnull=False)
+        .values("pk")
+    )
+    if count - offset < offset:
+        picked = accounts.order_by("-platform", "-handle")[count - end : count - offset]
+    else:
+        picked = accounts.order_by("platform", "handle")[offset:end]
     rows = queryset.filter(account_id__in=picked).order_by(*_IN_DATE_ORDER)
     return list(rows.values_list(*GRID_COLUMNS))
 
@@ -521,30 +752,116 @@ def _export_rows(queryset: QuerySet[Snapshot]) -> QuerySet:
     ).values_list("_platform", "_handle", "_org", *EXPORT_COLUMNS[3:])
 
 
+#: After the newest date, a download in the grid's default order goes out as consecutive groups of
+#: dates, the first of at most this many rows and each next one twice as large (counted unfiltered;
+#: a larger date is a group alone), one COPY each: the first row comes at once (127 ms at 10,000 x
+#: 365, the single query sorted all 3.6 M rows first: 5.4 s), and doubling keeps the whole at COPY's
+#: pace (1.07x; groups of a fixed 100,000 rows read the table by date, 0.73x).
+EXPORT_GROUP_ROWS = 100_000
+
+
+def _export_groups(queryset: QuerySet[Snapshot]) -> list[QuerySet[Snapshot]]:
+    """The queryset as consecutive groups of dates, newest first, whose rows one after another are
+    the queryset's in the grid's default order (any other order: the queryset alone).
+
+    The newest date is a group alone, compared by equality, so that its rows can come in (platform,
+    handle) order from the accounts' index with no sort (see `grid_export_csv_copy`). The counts
+    are read in the export's own snapshot, so no newer date exists; the other groups meet and the
+    last has no lower bound, so a date the counts do not list is still exported, once."""
+    counts = grid_date_counts(using=queryset.db) if _in_default_order(queryset) else []
+    if not counts:
+        return [queryset]
+    starts: list[dt.date] = []  # the oldest date of each group between the first and the last
+    rows, previous, limit = 0, None, EXPORT_GROUP_ROWS
+    for date, count in counts[1:]:
+        if rows and rows + count > limit:
+            starts.append(previous)
+            rows, limit = 0, limit * 2
+        rows += count
+        previous = date
+    newer = counts[0][0]
+    groups = [queryset.filter(date=newer)]
+    for start in starts:
+        groups.append(queryset.filter(date__gte=start, date__lt=newer))
+        newer = start
+    groups.append(queryset.filter(date__lt=newer))
+    return groups
+
+
+@contextmanager
+def _one_snapshot(using: str) -> Iterator[None]:
+    """PostgreSQL: a read-only REPEATABLE READ transaction, whose queries all read the data as of
+    its first, as one query would. Inside a caller's transaction: that transaction, as it is."""
+    connection = connections[using]
+    if connection.in_atomic_block or not connection.get_autocommit():
+        yield
+        return
+    with transaction.atomic(using=using):
+        with connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        yield
+
+
+@contextmanager
+def _pg_setting(cursor, name: str, value: str) -> Iterator[None]:
+    """A PostgreSQL setting changed for the statements inside, then put back (an error rolls the
+    transaction back, which puts it back too)."""
+    cursor.execute("SELECT current_setting(%s), set_config(%s, %s, true)", [name, name, value])
+    before = cursor.fetchone()[0]
+    yield
+    cursor.execute("SELECT set_config(%s, %s, true)", [name, before])
+
+
+#: The CSV goes out in pieces of about this size (COPY's own messages are a line each), the first
+#: row alone, as soon as it comes.
+_EXPORT_CHUNK_BYTES = 256 * 1024
+
+
 def grid_export_csv_copy(*, queryset: QuerySet[Snapshot]) -> Iterator[bytes] | None:
     """On PostgreSQL: the filtered grid as CSV lines written by the database itself (COPY TO
-    STDOUT), streamed in chunks as they come. None elsewhere."""
+    STDOUT), one COPY per group of dates (`_export_groups`) in one snapshot of the data, streamed
+    in chunks as they come. None elsewhere.
+
+    Grouped, without JIT: compiling a group's query cost 0.2 s, more than it saves on a query that
+    short. The newest date is read with sorting off: its rows come from the accounts' (platform, handle)
+    index, each probing the (account, date) index, so the first row leaves within milliseconds at
+    any size (sorting the newest date's 100,000 rows first took 1.7 s)."""
     connection = connections[queryset.db]
     if connection.vendor != "postgresql":
         return None
-    sql, params = _export_rows(queryset).query.sql_with_params()
+
+    def copied(cursor, group: QuerySet[Snapshot]) -> Iterator[bytes]:
+        raw = cursor.cursor
+        sql, params = _export_rows(group).query.sql_with_params()
+        statement = f"COPY ({raw.mogrify(sql, params)}) TO STDOUT WITH (FORMAT csv)"
+        started = time.monotonic()
+        with raw.copy(statement) as copy:
+            yield from copy
+        if connection.queries_logged:  # COPY bypasses Django's cursor: log it as it would
+            connection.queries_log.append({"sql": statement, "time": f"{time.monotonic() - started:.3f}"})
+
+    def lines(cursor) -> Iterator[bytes]:
+        groups = _export_groups(queryset)
+        if len(groups) == 1:
+            yield from copied(cursor, groups[0])
+            return
+        with _pg_setting(cursor, "jit", "off"):
+            with _pg_setting(cursor, "enable_sort", "off"):
+                yield from copied(cursor, groups[0])
+            for group in groups[1:]:
+                yield from copied(cursor, group)
 
     def chunks() -> Iterator[bytes]:
-        with connection.cursor() as cursor:
-            raw = cursor.cursor
-            statement = f"COPY ({raw.mogrify(sql, params)}) TO STDOUT WITH (FORMAT csv)"
-            started = time.monotonic()
-            with raw.copy(statement) as copy:
-                buffer = bytearray()
-                for data in copy:
-                    buffer += data
-                    if len(buffer) >= 256 * 1024:
-                        yield bytes(buffer)
-                        buffer.clear()
-                if buffer:
+        with _one_snapshot(queryset.db), connection.cursor() as cursor:
+            buffer, sent = bytearray(), False
+            for data in lines(cursor):
+                buffer += data
+                if len(buffer) >= _EXPORT_CHUNK_BYTES or not sent:  # the first row goes out alone
                     yield bytes(buffer)
-            if connection.queries_logged:  # COPY bypasses Django's cursor: log it as it would
-                connection.queries_log.append({"sql": statement, "time": f"{time.monotonic() - started:.3f}"})
+                    buffer.clear()
+                    sent = True
+            if buffer:
+                yield bytes(buffer)
 
     return chunks()
 

@@ -9,6 +9,7 @@ format; `report()` is the JSON of /api/performance, computed from the same sampl
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import time
@@ -94,17 +95,25 @@ def end_request() -> float:
     return seconds
 
 
+@functools.cache
+def _child(metric: Counter | Histogram, *labels: str) -> Counter | Histogram:
+    """`metric.labels(*labels)`, kept: prometheus_client checks and looks the child up under a lock at
+    every call (the labels are endpoints, cache groups and status classes: a few dozen)."""
+    return metric.labels(*labels)
+
+
 def note_cache(group: str, *, hit: bool, seconds: float = 0.0) -> None:
     """Called by the response cache: a hit or miss in a cached group, and the time it took."""
-    (CACHE_HITS if hit else CACHE_MISSES).labels(group).inc()
+    _child(CACHE_HITS if hit else CACHE_MISSES, group).inc()
     _request.cache_seconds = getattr(_request, "cache_seconds", 0.0) + seconds
 
 
 def record_request(*, endpoint: str, status: int, seconds: float, db_queries: int, db_seconds: float) -> None:
-    REQUESTS.labels(endpoint, f"{status // 100}xx").inc()
-    LATENCY.labels(endpoint).observe(seconds)
+    _child(REQUESTS, endpoint, f"{status // 100}xx").inc()
+    _child(LATENCY, endpoint).observe(seconds)
     DB_TIME.observe(db_seconds)
-    DB_QUERIES.inc(db_queries)
+    if db_queries:  # adding 0 changes nothing but costs a write to the shared file
+        DB_QUERIES.inc(db_queries)
 
 
 def note_redis_failure() -> None:

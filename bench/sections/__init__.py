@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from bench.context import Bench
 
-SECTIONS = ("seed", "endpoints", "http", "export", "import", "collect", "freshness")
+SECTIONS = ("seed", "endpoints", "cold", "http", "export", "import", "collect", "freshness")
 
 
 def runner(name: str) -> Callable[[Bench], None]:

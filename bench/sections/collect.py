@@ -19,7 +19,7 @@ from bench.report import Baseline, Figure
 if TYPE_CHECKING:
     from bench.context import Bench
 
-COLLECT_ACCOUNTS_PER_S = 5_000
+COLLECT_ACCOUNTS_PER_S = 12_000
 
 
 def child_collect(spec: dict) -> dict:

@@ -105,6 +105,13 @@ class AccountViewSet(CachedReadMixin, GenericViewSet):
     def get_queryset(self):
         return account_queryset()
 
+    def filter_queryset(self, queryset):
+        # No filter named in the query: django-filter would only build and validate an empty form
+        # (0.6 ms CPU of a 3.6 ms page build, benchmark data).
+        if self.request.query_params.keys().isdisjoint(self.filterset_class.base_filters):
+            return queryset
+        return super().filter_queryset(queryset)
+
     # --- reads
 
     def list(self, request):

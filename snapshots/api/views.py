@@ -10,7 +10,6 @@ import base64
 import binascii
 import csv
 import datetime as dt
-import itertools
 import json
 import threading
 
@@ -466,6 +465,13 @@ def csv_lines(rows) -> object:
         yield writer.writerow([platform, handle, org_name or "", date.isoformat(), *numbers])
 
 
+def _with_header(copied):
+    """The header line, then the database's CSV; a generator, so that closing the response (a
+    client gone mid-download) closes the export's query and its transaction at once."""
+    yield csv_header_line().encode()
+    yield from copied
+
+
 class _JSONErrorsNegotiation(BaseContentNegotiation):
     """The download answers CSV whatever the client asks; errors are rendered as JSON."""
 
@@ -510,7 +516,7 @@ class DownloadView(GenericAPIView):
         connections[queryset.db].ensure_connection()
         copied = grid_export_csv_copy(queryset=queryset)  # PostgreSQL writes the CSV itself
         if copied is not None:
-            content = itertools.chain([csv_header_line().encode()], copied)
+            content = _with_header(copied)
         else:
             content = csv_lines(grid_export_rows(queryset=queryset))
         response = StreamingHttpResponse(content, content_type="text/csv; charset=utf-8")

@@ -48,14 +48,15 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # The request's id (X-Request-ID) in its response, its access log line and its app log lines.
     "socialmetrics.logs.RequestIdMiddleware",
+    # Anonymous cache hits of the read API are answered here, with the headers and figures the
+    # middleware below would give them, before sessions and REST framework.
+    "socialmetrics.cache.ReadCacheMiddleware",
     "socialmetrics.middleware.PerformanceMiddleware",
     # A request waits DATABASE_REQUEST_TIMEOUT for a connection; an unreachable database is a 503.
     "socialmetrics.middleware.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    # Anonymous cache hits of the read API are answered here, before sessions and REST framework.
-    "socialmetrics.cache.ReadCacheMiddleware",
     "django.middleware.gzip.GZipMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

@@ -218,6 +218,7 @@ async function draw() {
     chartError(box, { what: "the chart", error, retry: draw });
     return;
   }
+  if (token !== drawToken) return; // a newer draw started meanwhile: its range is the one to show
   canvas.dataset.series = String(datasets.length);
   canvas.dataset.points = String(dates.length);
   canvas.setAttribute("aria-label", `${state.mode === "rate" ? "Engagement rate" : "Followers"} of ${datasets.map((d) => d.label).join(", ")}${dates.length ? ` from ${formatDate(dates[0])} to ${formatDate(dates[dates.length - 1])}` : ""}${state.mode === "indexed" ? ", indexed to 100 at the start" : ""}.`);

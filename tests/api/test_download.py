@@ -71,10 +71,12 @@ def test_cells_a_spreadsheet_would_run_are_neutralised(api, today):
     assert not any(c[:1] in "=+-@" for c in cells)
 
 
-def test_one_query_streamed_whatever_the_size(api, today, django_assert_num_queries):
+def test_a_few_queries_streamed_whatever_the_size(api, today, django_assert_max_num_queries):
     for i in range(20):
         history(account(f"a{i}"), days=30, end=today)
-    with django_assert_num_queries(1):
+    # SQLite: one query. PostgreSQL: the per-date counts, two settings set and put back, one COPY
+    # for the newest date and one for the rest (groups double from 100,000 rows).
+    with django_assert_max_num_queries(7):
         rows = read(api.get("/api/download"))
     assert len(rows) == 1 + 600
 

@@ -23,7 +23,7 @@ from django.conf import settings
 from django.db import connection
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-SECTIONS = {"seed", "endpoints", "http", "export", "import", "collect", "freshness"}
+SECTIONS = {"seed", "endpoints", "cold", "http", "export", "import", "collect", "freshness"}
 ACCOUNTS = 30
 SERVICES_REQUIRED = bool(os.environ.get("CI") or os.environ.get("TEST_SERVICES") == "1")
 
@@ -32,7 +32,7 @@ def _run(env: dict, out: Path) -> tuple[subprocess.CompletedProcess, dict]:
     command = [
         sys.executable, "bench/run.py", "--generate", "--accounts", str(ACCOUNTS), "--days", "20",
         "--duration", "0.6", "--rounds", "2", "--uncached", "3", "--cached", "10", "--loadgen", "python",
-        "--import-days", "3", "--fresh-writes", "5", "--json", str(out),
+        "--import-days", "3", "--fresh-writes", "5", "--cold-starts", "1", "--json", str(out),
     ]  # fmt: skip
     done = subprocess.run(
         command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False

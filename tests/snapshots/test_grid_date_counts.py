@@ -17,7 +17,13 @@ from django.db.models import Count, F
 
 from accounts.models import Account, Platform
 from snapshots import selectors
-from snapshots.models import Snapshot, SnapshotDateCount, SnapshotDateCountChange
+from snapshots.models import (
+    Snapshot,
+    SnapshotDateCount,
+    SnapshotDateCountChange,
+    SnapshotPlatformCount,
+    SnapshotPlatformCountChange,
+)
 from snapshots.selectors import GRID_COLUMNS, grid_date_counts, grid_page, grid_queryset
 from snapshots.services import SnapshotRow, snapshot_delete_many, snapshot_save, snapshot_upsert_many
 from tests.factories import AccountFactory
@@ -260,6 +266,26 @@ def test_the_rebuild_command_restores_counts_the_triggers_did_not_see(uneven_gri
 
     call_command("rebuild_grid_counts", stdout=io.StringIO())
     assert_exact()
+    out = io.StringIO()
+    call_command("rebuild_grid_counts", "--dry-run", stdout=out)
+    assert "Every date's count is right." in out.getvalue()
+
+
+@pytest.mark.django_db
+def test_the_rebuild_command_restores_the_per_platform_counts_too(uneven_grid):
+    def per_platform() -> dict:
+        return {(d, p): n for d, p, n in selectors.grid_platform_counts()}
+
+    right = per_platform()
+    SnapshotPlatformCount.objects.filter(date=day(5), platform=Platform.X).delete()
+    SnapshotPlatformCountChange.objects.filter(date=day(5), platform=Platform.X).delete()  # PostgreSQL
+    out = io.StringIO()
+    call_command("rebuild_grid_counts", "--dry-run", stdout=out)
+    assert f"{day(5).isoformat()} x: 0 counted, {right[(day(5), Platform.X)]} snapshots" in out.getvalue()
+    assert "1 dates differ" in out.getvalue()
+
+    call_command("rebuild_grid_counts", stdout=io.StringIO())
+    assert per_platform() == right
     out = io.StringIO()
     call_command("rebuild_grid_counts", "--dry-run", stdout=out)
     assert "Every date's count is right." in out.getvalue()

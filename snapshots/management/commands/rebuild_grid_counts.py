@@ -1,8 +1,10 @@
-"""Recompute the number of snapshots per date that the grid reads (`SnapshotDateCount`).
+"""Recompute the number of snapshots per date, and per date and platform, that the grid reads
+(`SnapshotDateCount`, `SnapshotPlatformCount`).
 
     manage.py rebuild_grid_counts [--dry-run]
 
-Database triggers keep these counts exact on every write, whatever path it takes (migration 0003).
+Database triggers keep these counts exact on every write, whatever path it takes (migrations 0003
+and 0008).
 This command restores them if the triggers were bypassed: triggers disabled during a restore
 (`session_replication_role = replica`, `ALTER TABLE ... DISABLE TRIGGER`), or a raw fix of the
 counts table. With --dry-run it only compares the counts with the snapshots and lists the dates
@@ -14,32 +16,42 @@ Output: the result (and, for a dry run, each date that differs) at -v 1, the def
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 
 from django.core.management.base import BaseCommand
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models import Count
 
-from snapshots.models import Snapshot, SnapshotDateCount, SnapshotDateCountChange
-from snapshots.selectors import grid_date_counts
+from accounts.models import Account
+from snapshots.models import (
+    Snapshot,
+    SnapshotDateCount,
+    SnapshotDateCountChange,
+    SnapshotPlatformCount,
+    SnapshotPlatformCountChange,
+)
+from snapshots.selectors import grid_date_counts, grid_platform_counts
 from socialmetrics.command_progress import command_progress
 
 
-def date_count_differences(*, using: str = DEFAULT_DB_ALIAS) -> list[tuple[dt.date, int, int]]:
-    """(date, maintained count, actual count) of every date where the two differ, newest first."""
-    stored = dict(grid_date_counts(using=using))
-    actual = dict(
-        Snapshot.objects.using(using)
-        .order_by()
-        .values("date")
-        .annotate(n=Count("*"))
-        .values_list("date", "n")
-    )
+def date_count_differences(*, using: str = DEFAULT_DB_ALIAS) -> list[tuple[str, int, int]]:
+    """(date, or "date platform", maintained count, actual count) of every date, and every date's
+    platform, where the two differ, newest first."""
+    snapshots = Snapshot.objects.using(using).order_by()
+    stored = {date.isoformat(): n for date, n in grid_date_counts(using=using)}
+    actual = {
+        date.isoformat(): n
+        for date, n in snapshots.values("date").annotate(n=Count("*")).values_list("date", "n")
+    }
+    stored |= {f"{d.isoformat()} {p}": n for d, p, n in grid_platform_counts(using=using)}
+    by_platform = snapshots.values("date", "account__platform").annotate(n=Count("*"))
+    actual |= {
+        f"{d.isoformat()} {p}": n for d, p, n in by_platform.values_list("date", "account__platform", "n")
+    }
     return [
-        (date, stored.get(date, 0), actual.get(date, 0))
-        for date in sorted(stored.keys() | actual.keys(), reverse=True)
-        if stored.get(date, 0) != actual.get(date, 0)
+        (key, stored.get(key, 0), actual.get(key, 0))
+        for key in sorted(stored.keys() | actual.keys(), reverse=True)
+        if stored.get(key, 0) != actual.get(key, 0)
     ]
 
 
@@ -51,6 +63,8 @@ def date_counts_rebuild(*, using: str = DEFAULT_DB_ALIAS) -> int:
     """
     counts = SnapshotDateCount._meta.db_table
     changes = SnapshotDateCountChange._meta.db_table
+    platform_counts = SnapshotPlatformCount._meta.db_table
+    platform_changes = SnapshotPlatformCountChange._meta.db_table
     snapshots = Snapshot._meta.db_table
     connection = connections[using]
     with transaction.atomic(using=using), connection.cursor() as cursor:
@@ -62,7 +76,15 @@ def date_counts_rebuild(*, using: str = DEFAULT_DB_ALIAS) -> int:
             f"INSERT INTO {counts} (date, snapshot_count) "
             f"SELECT date, count(*) FROM {snapshots} GROUP BY date"
         )
-        return cursor.rowcount
+        dates = cursor.rowcount
+        cursor.execute(f"DELETE FROM {platform_counts}")
+        cursor.execute(f"DELETE FROM {platform_changes}")
+        cursor.execute(
+            f"INSERT INTO {platform_counts} (date, platform, snapshot_count) "
+            f"SELECT s.date, a.platform, count(*) FROM {snapshots} s "
+            f"JOIN {Account._meta.db_table} a ON a.id = s.account_id GROUP BY s.date, a.platform"
+        )
+        return dates
 
 
 class Command(BaseCommand):
@@ -90,7 +112,7 @@ class Command(BaseCommand):
             return
         if dry_run:
             for date, stored, actual in differences:
-                self.stdout.write(f"{date.isoformat()}: {stored} counted, {actual} snapshots")
+                self.stdout.write(f"{date}: {stored} counted, {actual} snapshots")
             message = f"{len(differences)} dates differ." if differences else "Every date's count is right."
             self.stdout.write(self.style.WARNING(message) if differences else self.style.SUCCESS(message))
             return
