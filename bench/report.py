@@ -104,11 +104,10 @@ def print_table(
         target = ""
         if f.target is not None:
             sign = "<=" if f.target_kind == "max" else ">="
-            target = (
-                f"{sign} {f.target}x bare" if f.target_on == "ratio" else f"{sign} {fmt(f.target, f.unit)}"
-            )
-            if f.target_on == "ratio" and f.baseline.startswith("copy"):
-                target = f"{sign} {f.target}x COPY"
+            target = f"{sign} {fmt(f.target, f.unit)}"
+            if f.target_on == "ratio":
+                of = {"copy": "COPY", "minimal": "minimal", "bare": "bare"}.get(f.baseline.split("_")[0], "")
+                target = f"{sign} {f.target}x {of}".rstrip()
         rows.append(
             (
                 f.section,
