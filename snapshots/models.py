@@ -120,9 +120,19 @@ class AccountLatest(models.Model):
     #: The row's part of the /api/summary JSON object, pre-rendered by the write services:
     #: ``"followers":N,"engagement":N,"engagement_rate":F,"posts":N,"date":"YYYY-MM-DD","anomaly":B,``
     #: ``"anomaly_reason":S``.
-    #: With the remembered account halves (`snapshots.selectors._SUMMARY_HEADS`) the uncached
-    #: summary joins stored text instead of rendering every value per request.
     summary_json = models.TextField(default="", editable=False)
+    #: The account's whole /api/summary object as JSONRenderer writes it: its platform, handle and
+    #: organization's name, then `summary_json`. The uncached summary is these texts joined in
+    #: `summary_key` order, read from this table alone. The write services keep it and the two
+    #: fields below with the values; database triggers (migration 0009) keep them on every change of
+    #: an account's platform, handle, organization or activity and of an organization's name,
+    #: whichever path makes the change.
+    summary_object = models.TextField(default="", editable=False)
+    #: The summary's order: platform, a space, handle. No platform name has a character below a
+    #: space, so comparing this text by code point (COLLATE "C") orders by platform, then handle.
+    summary_key = models.TextField(default="", editable=False)
+    #: The account's `is_active`, so that the summary reads no other table.
+    is_active = models.BooleanField(default=True, editable=False)
 
     class Meta:
         verbose_name = "latest values"

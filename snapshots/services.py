@@ -18,13 +18,14 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from itertools import islice
+from json.encoder import encode_basestring as _json_str
 from typing import TYPE_CHECKING
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Max, Min
 from django.utils import timezone
 
-from accounts.models import Account
+from accounts.models import Account, Organization
 from socialmetrics import cache as generations
 from socialmetrics.dates import local_today
 
@@ -661,11 +662,19 @@ def _growth(latest: int | None, earlier: int | None) -> tuple[int | None, float 
     return change, pct
 
 
+#: What `latest_compute` reads of each account's latest day, and of the account and its organization.
+_LATEST_DAY_FIELDS = (
+    "account_id", "date", "precision", "engagement", "anomaly_reason", *METRIC_FIELDS,
+    "account__platform", "account__handle", "account__is_active", "account__organization__name",
+)  # fmt: skip
+
+
 def latest_compute(*, account_ids: Iterable[int]) -> dict[int, AccountLatest]:
     """What the latest row of each account should be, computed from its snapshots.
 
     Three queries for any number of accounts (in chunks): the latest day of each, the rows of
-    those days, and the follower counts on the days growth compares with.
+    those days with their account and organization, and the follower counts on the days growth
+    compares with.
     """
     result: dict[int, AccountLatest] = {}
     ids = sorted(set(account_ids))
@@ -680,11 +689,10 @@ def latest_compute(*, account_ids: Iterable[int]) -> dict[int, AccountLatest]:
         )
         if not latest_dates:
             continue
+        days = Snapshot.objects.filter(account_id__in=list(latest_dates), date__in=set(latest_dates.values()))
         latest_rows = {
             s.account_id: s
-            for s in Snapshot.objects.filter(
-                account_id__in=list(latest_dates), date__in=set(latest_dates.values())
-            ).only("account_id", "date", "precision", "engagement", "anomaly_reason", *METRIC_FIELDS)
+            for s in days.select_related("account__organization").only(*_LATEST_DAY_FIELDS)
             if latest_dates[s.account_id] == s.date
         }
         lookback: set[dt.date] = set()
@@ -726,6 +734,16 @@ def latest_compute(*, account_ids: Iterable[int]) -> dict[int, AccountLatest]:
                 day=row.date,
                 anomaly_reason=row.anomaly_reason,
             )
+            account = snap.account
+            organization = account.organization
+            row.summary_object = summary_object(
+                platform=account.platform,
+                handle=account.handle,
+                org_name=None if organization is None else organization.name,
+                fragment=row.summary_json,
+            )
+            row.summary_key = summary_key(platform=account.platform, handle=account.handle)
+            row.is_active = account.is_active
             result[account_id] = row
     return result
 
@@ -754,6 +772,21 @@ def summary_fragment(
         f'"engagement_rate":{rate_json(engagement_rate)},"posts":{_json_int(posts)},'
         f'"date":"{day.isoformat()}","anomaly":{anomaly}'
     )
+
+
+def summary_object(*, platform: str, handle: str, org_name: str | None, fragment: str) -> str:
+    """An account's whole /api/summary object around its `summary_fragment`, as JSONRenderer writes
+    it (PostgreSQL's `snapshots_summary_object` and the triggers of migration 0009 write the same)."""
+    org = "null" if org_name is None else _json_str(org_name)
+    text = f'{{"platform":{_json_str(platform)},"handle":{_json_str(handle)},"org_name":{org},{fragment}}}'
+    if "\u2028" in text or "\u2029" in text:  # as JSONRenderer: safe inside a <script> too
+        text = text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+    return text
+
+
+def summary_key(*, platform: str, handle: str) -> str:
+    """The summary's order of an account (`AccountLatest.summary_key`)."""
+    return f"{platform} {handle}"
 
 
 _LATEST_UPDATE_FIELDS = [f.name for f in AccountLatest._meta.concrete_fields if f.name != "account"]
@@ -830,12 +863,15 @@ def _pg_pct(period: int) -> str:
 
 
 _LATEST_TABLE = AccountLatest._meta.db_table
-_PG_LATEST_COLUMNS = [
+#: The latest row's columns that come from its snapshots ...
+_PG_LATEST_VALUES = [
     "account_id", "date", *METRIC_FIELDS, "engagement", "engagement_rate", "precision", "anomaly_reason",
     *(f"followers_change_{p}d" for p in GROWTH_PERIODS),
     *(f"followers_change_pct_{p}d" for p in GROWTH_PERIODS),
     "summary_json",
 ]  # fmt: skip
+#: ... and those that come from its account (its summary object, order and activity).
+_PG_LATEST_COLUMNS = [*_PG_LATEST_VALUES, "summary_object", "summary_key", "is_active"]
 
 
 _PG_RATE = rate_sql(engagement="l.engagement", followers="l.followers")
@@ -847,7 +883,7 @@ def _json_number_sql(column: str) -> str:
 
 _PG_LATEST_REFRESH = (
     # What each account's row should be; a null date where the account has no snapshot left.
-    f"WITH c ({', '.join(_PG_LATEST_COLUMNS)}) AS MATERIALIZED ("
+    f"WITH v ({', '.join(_PG_LATEST_VALUES)}) AS ("
     f"SELECT a.id, l.date, {', '.join(f'l.{n}' for n in METRIC_FIELDS)}, l.engagement, "
     f"{_PG_RATE}, l.precision, "
     "l.anomaly_reason, "
@@ -863,8 +899,16 @@ _PG_LATEST_REFRESH = (
     f"LEFT JOIN LATERAL (SELECT * FROM {_TABLE} s WHERE s.account_id = a.id "
     f"ORDER BY s.date DESC LIMIT 1) l ON true "
     + " ".join(_pg_base(p) for p in GROWTH_PERIODS)
+    # The account's half, as the triggers of migration 0009 write it (they and this statement never
+    # run side by side: see there).
+    + f"), c ({', '.join(_PG_LATEST_COLUMNS)}) AS MATERIALIZED ("
+    "SELECT v.*, snapshots_summary_object(h.platform, h.handle, h.name, v.summary_json), "
+    "h.platform || ' ' || h.handle, h.is_active FROM v LEFT JOIN LATERAL ("
+    f"SELECT acc.platform, acc.handle, acc.is_active, o.name FROM {Account._meta.db_table} acc "
+    f"LEFT JOIN {Organization._meta.db_table} o ON o.id = acc.organization_id "
+    "WHERE acc.id = v.account_id LIMIT 1) h ON true), "  # by primary key (not a hash of every account)
     # The rows of accounts left with no snapshot go, by primary key (there are none after an upsert).
-    + f"), gone AS (DELETE FROM {_LATEST_TABLE} "
+    f"gone AS (DELETE FROM {_LATEST_TABLE} "
     f"WHERE account_id = ANY(ARRAY(SELECT account_id FROM c WHERE date IS NULL))) "
     f"INSERT INTO {_LATEST_TABLE} ({', '.join(_PG_LATEST_COLUMNS)}) SELECT * FROM c WHERE date IS NOT NULL"
     + " ON CONFLICT (account_id) DO UPDATE SET "
