@@ -52,11 +52,14 @@ os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(_directory)
 
 
 def post_worker_init(worker) -> None:
-    """A worker has loaded the app: do its one-time work (imports, URL patterns, the database pool,
-    Redis) now, so its first request costs what any other does (socialmetrics.warmup)."""
+    """A worker has loaded the app: do its one-time work (imports, URL patterns, the database pool
+    and each of its connections, Redis, the handles of each serving thread) now, so its first
+    request costs what any other does (socialmetrics.warmup)."""
     from socialmetrics.warmup import warm_up
 
-    worker.log.debug("warm-up: %s", warm_up())
+    # The gthread worker's pool of serving threads exists by now (a sync worker has none).
+    done = warm_up(executor=getattr(worker, "tpool", None), threads=worker.cfg.threads)
+    worker.log.debug("warm-up: %s", done)
 
 
 def child_exit(server, worker) -> None:

@@ -20,12 +20,15 @@ def account_id_by_handle(*, platform: str, handle: str) -> int | None:
     """The id of the account `handle` on `platform` (a `Platform` value), matched case-insensitively
     through the (platform, lower(handle)) unique index; None if there is none."""
     handle = handle.strip().removeprefix("@")
-    return (
-        Account.objects.annotate(lhandle=Lower("handle"))
-        .filter(platform=platform, lhandle=handle.lower())
-        .values_list("pk", flat=True)
-        .first()
-    )
+    with connection.cursor() as cursor:
+        cursor.execute(_ID_BY_HANDLE, [platform, handle.lower()])
+        row = cursor.fetchone()
+    return None if row is None else row[0]
+
+
+#: Written out: compiled by the ORM, the look-up took 0.9 instead of 0.25 ms of the first history
+#: read of an account in a process (benchmark data).
+_ID_BY_HANDLE = f'SELECT "id" FROM "{Account._meta.db_table}" WHERE "platform" = %s AND LOWER("handle") = %s'
 
 
 def account_exists(*, platform: str, handle: str, exclude_id: int | None = None) -> bool:

@@ -922,21 +922,60 @@ class AccountRow:
     latest: dict | None
 
 
-def _account_rows(queryset: QuerySet[Account]) -> list[AccountRow]:
-    rows = []
+def _account_row(values: tuple) -> AccountRow:
+    """An AccountRow of ACCOUNT_COLUMNS' values followed by LATEST_FIELDS'."""
     width = len(ACCOUNT_COLUMNS)
-    for values in queryset.values_list(*ACCOUNT_COLUMNS, *(f"latest__{n}" for n in LATEST_FIELDS)):
-        latest_values = values[width:]
-        latest = None
-        if latest_values[0] is not None:  # an account with no snapshot has no latest row
-            latest = dict(zip(LATEST_FIELDS, latest_values, strict=True))
-        rows.append(AccountRow(*values[:width], latest=latest))
-    return rows
+    latest = None
+    if values[width] is not None:  # an account with no snapshot has no latest row
+        latest = dict(zip(LATEST_FIELDS, values[width:], strict=True))
+    return AccountRow(*values[:width], latest=latest)
+
+
+def _account_rows(queryset: QuerySet[Account]) -> list[AccountRow]:
+    latest = (f"latest__{n}" for n in LATEST_FIELDS)
+    return [_account_row(values) for values in queryset.values_list(*ACCOUNT_COLUMNS, *latest)]
 
 
 def account_page(*, queryset: QuerySet[Account], offset: int, limit: int) -> list[AccountRow]:
     """One query: a page of accounts with their organization and latest values."""
     return _account_rows(queryset[offset : offset + limit])
+
+
+def _account_list_sql() -> str:
+    """The unfiltered account list's one query, written out: the number of accounts (a subquery
+    run once) and a page of them in `account_queryset`'s order. Parameters: the limit, the offset."""
+    account, latest = Account._meta, AccountLatest._meta
+    organization = account.get_field("organization")
+    joined = organization.related_model._meta.db_table
+    columns = [
+        'o."name"' if name == "organization__name" else f'a."{account.get_field(name).column}"'
+        for name in ("id", *ACCOUNT_COLUMNS[1:])
+    ]
+    columns += [f'l."{latest.get_field(name).column}"' for name in LATEST_FIELDS]
+    return (
+        f'SELECT (SELECT COUNT(*) FROM "{account.db_table}"), {", ".join(columns)} '
+        f'FROM "{account.db_table}" a '
+        f'LEFT OUTER JOIN "{joined}" o ON o."id" = a."{organization.column}" '
+        f'LEFT OUTER JOIN "{latest.db_table}" l ON l."account_id" = a."id" '
+        'ORDER BY a."platform", a."handle" LIMIT %s OFFSET %s'
+    )
+
+
+#: Written out once: the page and its total in one round trip, with neither compiled by the ORM
+#: per request (0.6 ms compiling the 25 columns, 0.3 ms and a round trip for a count of its own).
+_ACCOUNT_LIST_SQL = _account_list_sql()
+
+
+def account_list_page(*, offset: int, limit: int) -> tuple[int, list[AccountRow]]:
+    """One query: the number of accounts, and a page of them (`account_queryset`'s order, platform
+    then handle) with their organization and latest values; a page past the end counts apart."""
+    # Booleans and dates come back as the ORM's on SQLite too (its converters of declared types).
+    with connections[Account.objects.db].cursor() as cursor:
+        cursor.execute(_ACCOUNT_LIST_SQL, [limit, offset])
+        rows = cursor.fetchall()
+    if not rows:
+        return Account.objects.count(), []
+    return rows[0][0], [_account_row(values[1:]) for values in rows]
 
 
 def account_detail(*, account_id: int) -> AccountRow | None:

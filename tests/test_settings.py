@@ -9,6 +9,8 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+from socialmetrics.db.pool import check_connection
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -72,7 +74,13 @@ def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(tmp_path):
 @pytest.mark.django_db
 def test_postgresql_uses_the_psycopg_pool_and_health_checks():
     db = settings.DATABASES["default"]
-    assert db["OPTIONS"]["pool"] == {"min_size": 2, "max_size": 10, "timeout": 20.0, "reconnect_timeout": 5.0}
+    assert db["OPTIONS"]["pool"] == {
+        "min_size": 2,
+        "max_size": 10,
+        "timeout": 20.0,
+        "reconnect_timeout": 5.0,
+        "check": check_connection,  # the health check, a round trip only when needed
+    }
     assert db["CONN_HEALTH_CHECKS"] is True
     assert connection.pool is not None
 

@@ -1,9 +1,12 @@
 """socialmetrics.warmup: a serving process's one-time work at its start, which never stops it."""
 
 import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from django.db import OperationalError, connection
+from django.db import OperationalError, connection, connections
+from prometheus_client import REGISTRY
 
 from socialmetrics import redis_policy, warmup
 
@@ -11,21 +14,90 @@ from socialmetrics import redis_policy, warmup
 @pytest.mark.django_db
 def test_every_step_runs_and_is_timed():
     done = warmup.warm_up()
-    assert set(done) == {"urls", "queries", "database", "redis"}
+    assert set(done) == {"urls", "queries", "metrics", "database", "redis"}
     assert all(isinstance(ms, float) and ms >= 0 for ms in done.values()), done
 
 
 @pytest.mark.django_db(transaction=True)
 def test_the_database_connection_goes_back_after_the_warm_up():
+    connection.close()
     warmup.warm_up()
     assert connection.connection is None  # returned to the pool (or closed): requests open their own
+    pool = getattr(connection, "pool", None)
+    if pool is not None:
+        assert pool.get_stats()["pool_available"] == pool.get_stats()["pool_size"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_reads_run_once_on_every_connection_the_pool_keeps(monkeypatch):
+    backends = []
+
+    def read_queries():
+        with connection.cursor() as cursor:  # this thread's connection
+            cursor.execute("SELECT 1")
+        backends.append(id(connection.connection))
+
+    monkeypatch.setattr(warmup, "_read_queries", read_queries)
+    assert warmup.warm_up()["database"] is not None
+    pool = getattr(connection, "pool", None)
+    assert len(backends) == len(set(backends)) == (pool.get_stats()["pool_size"] if pool is not None else 1)
+    assert len(backends) >= (pool.min_size if pool is not None else 1)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_reads_queries_run_on_an_empty_database():
+    warmup._read_queries()  # no account, no snapshot: nothing to find, nothing fails
+
+
+@pytest.mark.django_db
+def test_a_read_that_fails_leaves_the_others_to_run(monkeypatch):
+    from snapshots import selectors
+
+    ran = []
+
+    def broken(**kwargs):
+        raise RuntimeError("a read that fails")
+
+    def posts(**kwargs):
+        ran.append("posts")
+        return selectors.Post.objects.none()
+
+    monkeypatch.setattr(selectors, "grid_page", broken)
+    monkeypatch.setattr(selectors, "post_queryset", posts)
+    with pytest.raises(RuntimeError, match="a read that fails"):
+        warmup._read_queries()
+    assert ran == ["posts"]  # the last read, after the one that failed
+
+
+def test_every_serving_thread_makes_its_handles(monkeypatch):
+    threads = set()
+
+    def handles():
+        threads.add(threading.get_ident())
+
+    monkeypatch.setattr(warmup, "_thread_handles", handles)
+    with ThreadPoolExecutor(max_workers=4) as executor:
+        done = warmup.warm_up(executor=executor, threads=4)
+        assert done["threads"] is not None
+        assert len(threads) == 4
+        assert threading.get_ident() not in threads
+        # The requests that follow run on those threads, which the pool keeps.
+        assert executor.submit(threading.get_ident).result() in threads
+
+
+def test_the_read_endpoints_series_exist_at_zero():
+    warmup.warm_up()
+    labels = {"endpoint": "account-list", "status": "2xx"}
+    assert REGISTRY.get_sample_value("socialmetrics_http_requests_total", labels) is not None
+    assert REGISTRY.get_sample_value("socialmetrics_cache_misses_total", {"group": "history"}) is not None
+
+
+def _refused(*args, **kwargs):
+    raise OperationalError("connection refused")
 
 
 def test_an_unreachable_database_and_redis_never_stop_a_worker(monkeypatch, caplog):
-    def refused(*args, **kwargs):
-        raise OperationalError("connection refused")
-
-    monkeypatch.setattr(connection, "cursor", refused)
+    monkeypatch.setattr(type(connections["default"]), "ensure_connection", _refused)
     monkeypatch.setattr(redis_policy, "enabled", lambda: True)
     monkeypatch.setattr(redis_policy, "connect", lambda: None)
     with caplog.at_level(logging.WARNING, logger="socialmetrics.warmup"):
@@ -34,7 +106,7 @@ def test_an_unreachable_database_and_redis_never_stop_a_worker(monkeypatch, capl
     assert done["redis"] is None
     assert done["urls"] is not None
     assert done["queries"] is not None  # compiled without a database
-    assert "database skipped" in caplog.text
+    assert "database skipped: OperationalError: connection refused" in caplog.text
     assert "redis skipped" in caplog.text
 
 
@@ -43,10 +115,16 @@ def test_a_failing_step_leaves_the_others_to_run(monkeypatch):
         raise ImportError("a view that cannot be imported")
 
     monkeypatch.setitem(warmup.STEPS, "urls", broken)
-    monkeypatch.setattr(connection, "cursor", lambda: (_ for _ in ()).throw(OperationalError("down")))
+    monkeypatch.setattr(type(connections["default"]), "ensure_connection", _refused)
     done = warmup.warm_up()
     assert done["urls"] is None
     assert done["queries"] is not None
+
+
+def test_a_thread_pool_smaller_than_said_is_waited_for_briefly(monkeypatch):
+    monkeypatch.setattr(warmup, "THREADS_WAIT", 0.2)
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        assert warmup.warm_up(executor=executor, threads=2)["threads"] is None
 
 
 def test_every_read_path_resolves_to_a_view():

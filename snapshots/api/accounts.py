@@ -18,7 +18,7 @@ from accounts.platforms import InvalidProfileURL
 from accounts.selectors import account_queryset
 from accounts.services import AccountConflict, account_create, account_deactivate, account_update
 from snapshots.filters import AccountListFilter
-from snapshots.selectors import AccountRow, account_detail, account_page
+from snapshots.selectors import AccountRow, account_detail, account_list_page, account_page
 from socialmetrics import cache as generations
 from socialmetrics.api.errors import ErrorSerializer
 from socialmetrics.api.pagination import page_info, page_parameters, page_request
@@ -105,10 +105,13 @@ class AccountViewSet(CachedReadMixin, GenericViewSet):
     def get_queryset(self):
         return account_queryset()
 
+    def _unfiltered(self) -> bool:
+        return self.request.query_params.keys().isdisjoint(self.filterset_class.base_filters)
+
     def filter_queryset(self, queryset):
         # No filter named in the query: django-filter would only build and validate an empty form
         # (0.6 ms CPU of a 3.6 ms page build, benchmark data).
-        if self.request.query_params.keys().isdisjoint(self.filterset_class.base_filters):
+        if self._unfiltered():
             return queryset
         return super().filter_queryset(queryset)
 
@@ -123,9 +126,12 @@ class AccountViewSet(CachedReadMixin, GenericViewSet):
             default_per_page=ACCOUNTS_DEFAULT_PER_PAGE,
             max_per_page=ACCOUNTS_MAX_PER_PAGE,
         )
-        queryset = self.filter_queryset(self.get_queryset())
-        total = queryset.count()
-        rows = account_page(queryset=queryset, offset=page.offset, limit=page.per_page) if total else []
+        if self._unfiltered():
+            total, rows = account_list_page(offset=page.offset, limit=page.per_page)
+        else:
+            queryset = self.filter_queryset(self.get_queryset())
+            total = queryset.count()
+            rows = account_page(queryset=queryset, offset=page.offset, limit=page.per_page) if total else []
         return Response(
             {"data": [account_json(r) for r in rows], "pagination": page_info(request=page, total=total)}
         )

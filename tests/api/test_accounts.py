@@ -102,13 +102,27 @@ def test_filters(api, query, handles):
     assert [a["handle"] for a in api.get(f"/api/accounts?{query}").json()["data"]] == handles
 
 
-def test_two_queries_for_a_page_whatever_its_size(api, today, django_assert_num_queries):
+def test_one_query_for_a_page_whatever_its_size(api, today, django_assert_num_queries):
     for i in range(40):
         history(account(f"a{i:02}", organization=f"Org {i % 4}"), days=2, end=today)
-    with django_assert_num_queries(2):  # the total, the page (organization and latest joined)
+    with django_assert_num_queries(1):  # the page (organization and latest joined) and the total
         assert len(api.get("/api/accounts?per_page=500").json()["data"]) == 40
     with django_assert_num_queries(0):
         api.get("/api/accounts?per_page=500")
+    with django_assert_num_queries(2):  # filtered: the total, the page
+        assert len(api.get("/api/accounts?per_page=500&organization=Org 1").json()["data"]) == 10
+
+
+def test_the_unfiltered_list_is_the_filtered_list_with_no_filter(api, today):
+    for i in range(7):
+        acc = account(f"a{i}", organization=None if i % 3 else f"Org {i}", is_core=i == 2, is_active=i != 4)
+        if i % 2:
+            history(acc, days=3, end=today, followers=100 * i)
+    for query in ("per_page=3&page=1", "per_page=3&page=3", "per_page=3&page=4", "page=1"):
+        unfiltered = api.get(f"/api/accounts?{query}").json()
+        filtered = api.get(f"/api/accounts?{query}&search=a").json()  # every handle has an "a"
+        assert unfiltered == filtered, query
+    assert api.get("/api/accounts?per_page=3&page=4").json()["pagination"]["total"] == 7
 
 
 def test_one_account(api, today, django_assert_num_queries):

@@ -17,6 +17,7 @@ from snapshots.selectors import (
     LATEST_FIELDS,
     AccountChanged,
     account_detail,
+    account_list_page,
     account_page,
     history_series,
 )
@@ -131,6 +132,23 @@ def test_account_page_slices_and_an_empty_filter(nasa):
     assert account_page(queryset=Account.objects.filter(pk__in=[]), offset=0, limit=10) == []
     assert account_detail(account_id=nasa.pk).latest["followers"] == 1000 + 7 * 38
     assert account_detail(account_id=nasa.pk + 1000) is None
+
+
+def test_the_written_out_list_page_is_the_orm_page_and_its_total(nasa, django_assert_num_queries):
+    account("quiet", platform=Platform.YOUTUBE, organization=None, is_core=True, is_active=False)
+    for i in range(5):
+        account(f"a{i}", display_name=f'It\'s {i} % "quoted"')
+    queryset = account_queryset()
+    for offset, limit in ((0, 100), (0, 3), (2, 2), (6, 10)):
+        with django_assert_num_queries(1):  # the total in the page's own query
+            total, rows = account_list_page(offset=offset, limit=limit)
+        assert total == 7
+        assert rows == account_page(queryset=queryset, offset=offset, limit=limit)
+    assert all(type(flag) is bool for row in rows for flag in (row.is_core, row.is_active))
+    with django_assert_num_queries(2):  # past the end: an empty page, then the total on its own
+        assert account_list_page(offset=50, limit=10) == (7, [])
+    Account.objects.all().delete()
+    assert account_list_page(offset=0, limit=10) == (0, [])
 
 
 def test_the_list_without_filters_equals_the_list_through_them(api, nasa):
