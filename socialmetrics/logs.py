@@ -1,7 +1,8 @@
 """Log lines that can be followed across processes: every line carries the request id.
 
 A request's id comes from its `X-Request-ID` header when a proxy or load balancer set a sane one,
-otherwise it is made here (`RequestIdMiddleware`); it is sent back in the response's `X-Request-ID`,
+otherwise it is made here (`start_request`, called by `RequestIdMiddleware` and by the read cache's
+answer in front of Django's handler); it is sent back in the response's `X-Request-ID`,
 written in gunicorn's access log line (`AccessLogger`) and in every app log line written while the
 request runs (`RequestIdFilter`), so one id finds the access line and the app's lines of a request.
 `JsonFormatter` writes a line as one JSON object (`SOCIALMETRICS_LOG_FORMAT=json`, the production
@@ -16,7 +17,6 @@ import json
 import logging
 import os
 import re
-import uuid
 
 from gunicorn.glogging import Logger as GunicornLogger
 
@@ -38,6 +38,35 @@ def log_format() -> str:
     return "json" if production else "plain"
 
 
+#: Key of the WSGI environ (Django's `request.META`) holding the id given to the request, so the
+#: cache's answer in front of Django's handler and RequestIdMiddleware give it one id, not two.
+ENVIRON_KEY = "socialmetrics.request_id"
+
+
+#: The bits `uuid.uuid4()` clears and sets in 128 random ones: version 4, RFC 4122 variant.
+_UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48)) & ((1 << 128) - 1)
+_UUID4_SET = (4 << 76) | (0x8000 << 48)
+
+
+def _new_id() -> str:
+    """`uuid.uuid4().hex` without the UUID object (3 calls instead of 11)."""
+    return f"{int.from_bytes(os.urandom(16)) & _UUID4_CLEAR | _UUID4_SET:032x}"
+
+
+def start_request(environ: dict) -> str:
+    """The request's id (the one it was given already, else a sane incoming `X-Request-ID`, else a
+    new one), made the running request's for its log lines."""
+    rid = environ.get(ENVIRON_KEY)
+    if rid is None:
+        incoming = environ.get(_META_KEY, "")
+        rid = incoming if incoming and _SANE.fullmatch(incoming) else _new_id()
+        environ[ENVIRON_KEY] = rid
+    # Not reset on the way out: Django logs a 4xx/5xx ("Not Found: ...") after the middleware
+    # returns. The next request in this thread sets its own.
+    request_id.set(rid)
+    return rid
+
+
 class RequestIdMiddleware:
     """Outermost middleware: the request's id in `request.id`, the context variable and the response."""
 
@@ -45,12 +74,7 @@ class RequestIdMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        incoming = request.META.get(_META_KEY, "")
-        rid = incoming if incoming and _SANE.fullmatch(incoming) else uuid.uuid4().hex
-        request.id = rid
-        # Not reset on the way out: Django logs a 4xx/5xx ("Not Found: ...") after the middleware
-        # returns. The next request in this thread sets its own.
-        request_id.set(rid)
+        rid = request.id = start_request(request.META)
         response = self.get_response(request)
         response[HEADER] = rid
         return response
@@ -93,7 +117,9 @@ class AccessLogger(GunicornLogger):
     def access(self, resp, req, environ, request_time):
         if not self.access_log_enabled:
             return
-        rid = next((value for name, value in resp.headers if name.lower() == "x-request-id"), "-")
+        # The id is the last header of the answers (RequestIdMiddleware's and the read cache's):
+        # looked for from the end, 4 calls instead of 2 per header (30 on a cached hit).
+        rid = next((value for name, value in reversed(resp.headers) if name.lower() == "x-request-id"), "-")
         status = resp.status.split(None, 1)[0] if isinstance(resp.status, str) else resp.status
         fields = {
             "time": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),

@@ -34,9 +34,39 @@ class _QueryTimer:
             self.count += 1
 
 
-#: Attribute of the Django request holding when the read cache's middleware, above this one, saw it
-#: (`socialmetrics.cache.ReadCacheMiddleware`), so a request it hands on is timed from there.
-STARTED = "_socialmetrics_started"
+#: Key of the WSGI environ (Django's `request.META`) holding when the read cache's early answer saw
+#: the request (`socialmetrics.cache`, in front of Django's handler or above this middleware), so a
+#: request it hands on is timed from there.
+STARTED = "socialmetrics.started"
+
+
+def record(
+    match,
+    path: str,
+    status: int,
+    *,
+    seconds: float,
+    db_queries: int = 0,
+    db_seconds: float = 0.0,
+    cache_seconds: float = 0.0,
+) -> str | None:
+    """The request in the performance figures, under its endpoint (`match`: its ResolverMatch, None
+    when no view matched); returns its Server-Timing header (API and health answers, else None)."""
+    endpoint = (match.view_name if match else "") or "unmatched"
+    if not endpoint.startswith("djdt:"):
+        metrics.record_request(
+            endpoint=endpoint,
+            status=status,
+            seconds=seconds,
+            db_queries=db_queries,
+            db_seconds=db_seconds,
+        )
+    if path.startswith("/api/") or path.startswith("/health/"):
+        return (
+            f'db;desc="{db_queries} queries";dur={db_seconds * 1000:.2f}, '
+            f"cache;dur={cache_seconds * 1000:.2f}, total;dur={seconds * 1000:.2f}"
+        )
+    return None
 
 
 def record_response(
@@ -48,25 +78,18 @@ def record_response(
     db_seconds: float = 0.0,
     cache_seconds: float = 0.0,
 ) -> None:
-    """The request in the performance figures, under its endpoint, and its Server-Timing header
-    (API and health answers). PerformanceMiddleware calls it, and the read cache for the hits it
-    answers above this middleware."""
-    match = getattr(request, "resolver_match", None)
-    endpoint = (match.view_name if match else "") or "unmatched"
-    path = request.path
-    if path.startswith("/api/") or path.startswith("/health/"):
-        response["Server-Timing"] = (
-            f'db;desc="{db_queries} queries";dur={db_seconds * 1000:.2f}, '
-            f"cache;dur={cache_seconds * 1000:.2f}, total;dur={seconds * 1000:.2f}"
-        )
-    if not endpoint.startswith("djdt:"):
-        metrics.record_request(
-            endpoint=endpoint,
-            status=response.status_code,
-            seconds=seconds,
-            db_queries=db_queries,
-            db_seconds=db_seconds,
-        )
+    """`record` for a Django request and response: its Server-Timing header set on the response."""
+    timing = record(
+        getattr(request, "resolver_match", None),
+        request.path,
+        response.status_code,
+        seconds=seconds,
+        db_queries=db_queries,
+        db_seconds=db_seconds,
+        cache_seconds=cache_seconds,
+    )
+    if timing is not None:
+        response["Server-Timing"] = timing
 
 
 class PerformanceMiddleware:
@@ -76,7 +99,7 @@ class PerformanceMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        started = getattr(request, STARTED, None) or time.perf_counter()
+        started = request.META.get(STARTED) or time.perf_counter()
         timer = _QueryTimer()
         metrics.begin_request()
         with connections["default"].execute_wrapper(timer):

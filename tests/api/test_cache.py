@@ -468,10 +468,14 @@ def test_a_write_here_is_read_at_once_by_another_process(api, today):
 def test_entries_live_in_redis_with_their_timeouts(api, today, redis_client, settings):
     history(account("nasa"), days=1, end=today)
     api.get("/api/history/X/NASA")
-    keys = [k.decode() for k in redis_client.keys("*resp:history:*")]
-    assert len(keys) == 1
-    assert 0 < redis_client.ttl(keys[0]) <= settings.SOCIALMETRICS_CACHE_TIMEOUTS["history"]
+    # Each entry with its stamp (socialmetrics.cache.stamp_key), stored for the same time.
+    keys = sorted(k.decode() for k in redis_client.keys("*resp:history:*"))
+    assert [k.endswith(":stamp") for k in keys] == [False, True]
+    for key in keys:
+        assert 0 < redis_client.ttl(key) <= settings.SOCIALMETRICS_CACHE_TIMEOUTS["history"]
     api.get("/api/summary")
-    (summary_key,) = redis_client.keys("*resp:summary:*")
-    assert 0 < redis_client.ttl(summary_key) <= settings.SOCIALMETRICS_CACHE_TIMEOUTS["summary"]
+    summary_keys = redis_client.keys("*resp:summary:*")
+    assert len(summary_keys) == 2
+    for key in summary_keys:
+        assert 0 < redis_client.ttl(key) <= settings.SOCIALMETRICS_CACHE_TIMEOUTS["summary"]
     assert Platform.X  # the account is on X
