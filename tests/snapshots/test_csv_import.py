@@ -70,6 +70,26 @@ def test_plain_rows_and_rows_needing_the_full_check_give_the_same_values(batch_s
     assert nasa.latest.date == DAY + dt.timedelta(days=3)
 
 
+def test_rows_the_fast_path_cannot_learn_read_as_the_others_with_handles_forgotten(batch_size, monkeypatch):
+    """Rows with an extra cell always take the full check; the handles it remembers are forgotten
+    after every one (as past `_HANDLES_REMEMBERED`), and accounts alternate: the same result."""
+    monkeypatch.setattr(module, "_HANDLES_REMEMBERED", 1)
+    AccountFactory(handle="NASA")
+    text = "Platform,Handle,Date,Followers\n" + "".join(
+        f"x,{handle},{day(n)},{100 + n},\n" for n in range(3) for handle in ("nasa", "esa", "@NASA", "esa")
+    )
+    report = run(text)
+    assert (report.skipped, report.accounts_created, report.created) == (0, 1, 6)
+    stored = {
+        (s.account.handle, s.date.isoformat()): s.followers
+        for s in Snapshot.objects.select_related("account")
+    }
+    assert stored == {(handle, day(n)): 100 + n for n in range(3) for handle in ("NASA", "esa")}
+    again = run(text)  # (a day given twice in one batch counts once)
+    assert (again.created, again.updated, again.accounts_created) == (0, 0, 0)
+    assert again.unchanged == report.created + report.unchanged
+
+
 def test_the_last_row_of_a_day_wins_within_a_batch():
     AccountFactory(handle="esa")
     text = (
