@@ -13,7 +13,7 @@ from rest_framework.renderers import JSONRenderer
 
 from accounts.models import Organization, Platform
 from snapshots.models import AccountLatest
-from snapshots.selectors import summary_body, summary_queryset, summary_totals
+from snapshots.selectors import SUMMARY_COLUMNS, summary_body, summary_queryset, summary_totals
 from snapshots.services import GROWTH_PERIODS, SnapshotRow, snapshot_upsert_many
 from tests.factories import AccountFactory
 
@@ -71,22 +71,10 @@ def awkward_accounts():
     return accounts
 
 
-def _expected_body(queryset) -> bytes:
-    """What JSONRenderer writes for every latest row, sorted in Python."""
-    rows = sorted(
-        queryset.values_list(
-            "account__platform",
-            "account__handle",
-            "account__organization__name",
-            "followers",
-            "engagement",
-            "engagement_rate",
-            "posts",
-            "date",
-            "anomaly_reason",
-        ),
-        key=lambda row: (row[0], row[1]),
-    )
+def expected_summary_body(queryset) -> bytes:
+    """What JSONRenderer writes for the queryset's latest rows, read through their accounts and
+    organizations (never from the copies the latest rows keep), sorted in Python."""
+    rows = sorted(queryset.values_list(*SUMMARY_COLUMNS), key=lambda row: (row[0], row[1]))
     keys = ("platform", "handle", "org_name", "followers", "engagement", "engagement_rate", "posts", "date")
     objects = [
         {**dict(zip(keys, row[:-1], strict=True)), "anomaly": row[-1] is not None, "anomaly_reason": row[-1]}
@@ -109,7 +97,7 @@ FILTERS = [
 def test_the_body_is_what_jsonrenderer_writes_for_every_latest_row(filters):
     queryset = summary_queryset().filter(**filters)
     body = summary_body(queryset=queryset)
-    assert body == _expected_body(queryset)
+    assert body == expected_summary_body(queryset)
     assert b"\\u2028" in body or filters  # the line separator of one handle, escaped
 
 

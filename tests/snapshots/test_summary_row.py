@@ -23,6 +23,7 @@ from snapshots.models import AccountLatest
 from snapshots.selectors import summary_body, summary_queryset
 from snapshots.services import SnapshotRow, latest_compute, snapshot_upsert_many
 from tests.factories import AccountFactory, OrganizationFactory
+from tests.snapshots.test_summary_fast import expected_summary_body
 
 pytestmark = pytest.mark.django_db
 
@@ -55,29 +56,8 @@ def write(accounts, *, day: dt.date = DAY, days: int = 3) -> None:
 
 
 def expected_body() -> bytes:
-    """What JSONRenderer writes for the active accounts' latest rows, read from the accounts and
-    organizations themselves (never from the copies the latest rows keep), sorted in Python."""
-    rows = sorted(
-        AccountLatest.objects.filter(account__is_active=True).values_list(
-            "account__platform",
-            "account__handle",
-            "account__organization__name",
-            "followers",
-            "engagement",
-            "engagement_rate",
-            "posts",
-            "date",
-            "anomaly_reason",
-        ),
-        key=lambda row: (row[0], row[1]),
-    )
-    keys = ("platform", "handle", "org_name", "followers", "engagement", "engagement_rate", "posts", "date")
-    return JSONRenderer().render(
-        [
-            {**dict(zip(keys, r[:-1], strict=True)), "anomaly": r[-1] is not None, "anomaly_reason": r[-1]}
-            for r in rows
-        ]
-    )
+    """What JSONRenderer writes for the active accounts' latest rows."""
+    return expected_summary_body(AccountLatest.objects.filter(account__is_active=True))
 
 
 def latest_differences() -> list[str]:

@@ -22,32 +22,14 @@ from django.db import close_old_connections
 from prometheus_client import REGISTRY
 from rest_framework.views import APIView
 
-from snapshots.api.views import account_ids
 from socialmetrics import cache as read_cache
 from socialmetrics import logs
 from socialmetrics.dates import local_today
 from tests.api.conftest import account, history
+from tests.api.test_early_cache import READS, VIEW_ONLY_JSON
 
-READS = [
-    "/api/summary",
-    "/api/summary/totals",
-    "/api/grid?per_page=5",
-    "/api/grid?cursor=",
-    "/api/accounts",
-    "/api/accounts?search=nas",
-    "/api/history/x/nasa",
-]
-#: An Accept header REST framework answers with plain JSON that the early answer leaves to the view.
-VIEW_ONLY_JSON = "application/json, text/plain"
 #: Headers whose values differ from one request to the next.
 PER_REQUEST = {"Server-Timing", "X-Request-ID"}
-
-
-@pytest.fixture(autouse=True)
-def _forget_account_ids():
-    account_ids.clear()
-    yield
-    account_ids.clear()
 
 
 @pytest.fixture
