@@ -43,6 +43,7 @@ everything else goes the whole way, with the look-up already made.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import functools
 import gzip
 import hashlib
@@ -338,9 +339,24 @@ class _Held(threading.local):
 
     backend = None
     pid = 0
+    lease: _Lease | None = None
     connection: redis.connection.Connection
     socket = None
     epoch: str | None = None
+
+
+class _Lease:
+    """A connection taken from a pool, given back when dropped: when its thread ends (Python drops
+    the thread's locals; threads that come and go, as `runserver`'s one per request, would
+    otherwise use up the pool) or when the thread takes another."""
+
+    def __init__(self, pool: redis.ConnectionPool) -> None:
+        self.pool = pool
+        self.connection = pool.get_connection()
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):  # a process shutting down: nothing to give back to
+            self.pool.release(self.connection)
 
 
 _held = _Held()
@@ -349,7 +365,9 @@ _held = _Held()
 def _connection(backend) -> redis.connection.Connection:
     held = _held
     if held.backend is not backend or held.pid != os.getpid():
-        held.connection = backend.client.get_client(write=True).connection_pool.get_connection()
+        held.lease = None  # the connection held before goes back first
+        held.lease = _Lease(backend.client.get_client(write=True).connection_pool)
+        held.connection = held.lease.connection
         held.backend, held.pid, held.socket = backend, os.getpid(), None
     return held.connection
 

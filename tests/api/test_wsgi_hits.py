@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import uuid
 
 import pytest
@@ -488,3 +489,19 @@ def test_copies_stay_within_their_budget(front, data, copied, monkeypatch):
     call(front, "/api/summary/totals")
     assert list(copied.entries) != [first]  # the oldest went first
     assert copied.size == sum(len(e[3]) for _, e in copied.entries.values()) <= read_cache.COPIES_BYTES
+
+
+@pytest.mark.redis
+@pytest.mark.django_db
+def test_threads_that_come_and_go_give_their_connection_back(front, data):
+    # runserver answers each request on a thread of its own: more threads than the pool's
+    # connections must never use it up.
+    pool = caches["default"].client.get_client(write=True).connection_pool
+    call(front, "/api/summary")  # stored: the threads' answers are hits, with no database
+    answers = []
+    for _ in range(pool.max_connections + 10):
+        thread = threading.Thread(target=lambda: answers.append(call(front, "/api/summary").named["X-Cache"]))
+        thread.start()
+        thread.join()
+    assert answers == ["HIT"] * (pool.max_connections + 10)
+    assert len(pool._in_use_connections) <= 1  # at most this thread's
