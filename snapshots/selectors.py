@@ -710,22 +710,6 @@ def grid_page(*, queryset: QuerySet[Snapshot], offset: int, limit: int) -> GridP
     return GridPage(rows=rows, total=total)
 
 
-def grid_deep_offset(*, using: str = "default") -> int | None:
-    """The smallest offset of the unfiltered grid whose page takes the deep path inside the newest
-    date (its platforms' counts, then the page's accounts picked by probing, `_rows_of_platform_day`),
-    with the fewest probes; None when no platform's day is large enough for one."""
-    counts = grid_date_counts(using=using)
-    if not counts:
-        return None
-    start = 0
-    for _, _, count in grid_platform_counts(using=using, date=counts[0][0]):
-        into = max(_PROBE_FROM, _PICK_ACCOUNTS_FROM - start)
-        if into < count:
-            return start + into
-        start += count
-    return None
-
-
 @dataclass(frozen=True, slots=True)
 class GridCursor:
     """Where a cursor page ends, in the default order: the last row's date, platform and handle."""

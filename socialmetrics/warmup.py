@@ -112,13 +112,10 @@ def _read_queries() -> None:
     from snapshots.selectors import (
         SUMMARY_COLUMNS,
         AccountChanged,
-        GridCursor,
         account_list_page,
         anomaly_queryset,
-        grid_deep_offset,
         grid_page,
         grid_queryset,
-        grid_rows_after,
         history_series,
         post_queryset,
         summary_queryset,
@@ -128,22 +125,9 @@ def _read_queries() -> None:
         with contextlib.suppress(AccountChanged):  # no such account: its id is looked up too
             history_series(account_id=0, expect=("x", "warm-up"))
 
-    def grid_deep() -> None:
-        """A deep page (platform counts, accounts probed) and a cursor's page: other tables and
-        indexes than page 1's."""
-        offset = grid_deep_offset()
-        if offset is not None:
-            grid_page(queryset=grid_queryset(), offset=offset, limit=1)
-        first = grid_rows_after(queryset=grid_queryset(), after=None, limit=1)
-        if first:
-            platform, handle, _, date = first[0][:4]
-            cursor = GridCursor(date=date, platform=platform, handle=handle)
-            grid_rows_after(queryset=grid_queryset(), after=cursor, limit=1)
-
     reads: list[Callable[[], object]] = [
         lambda: account_list_page(offset=0, limit=1),
         lambda: grid_page(queryset=grid_queryset(), offset=0, limit=1),
-        grid_deep,
         history,
         lambda: list(summary_queryset().values_list(*SUMMARY_COLUMNS)[:1]),
         lambda: list(anomaly_queryset(since=dt.date(2000, 1, 1))[:1]),

@@ -132,25 +132,3 @@ def test_every_read_path_resolves_to_a_view():
 
     for path in warmup.READ_PATHS:
         assert resolve(path).func is not None
-
-
-@pytest.mark.django_db
-def test_the_reads_take_the_deep_grid_path_and_a_cursor(monkeypatch):
-    import datetime as dt
-
-    from snapshots import selectors
-    from snapshots.services import SnapshotRow, snapshot_upsert_many
-    from tests.factories import AccountFactory
-
-    accounts = [AccountFactory(platform=("x", "youtube")[n % 2], handle=f"h{n:02d}") for n in range(12)]
-    snapshot_upsert_many(rows=[SnapshotRow(account_id=a.pk, date=dt.date(2026, 3, 1)) for a in accounts])
-    monkeypatch.setattr(selectors, "_PICK_ACCOUNTS_FROM", 2)
-    monkeypatch.setattr(selectors, "_PROBE_FROM", 2)
-    probed, after = [], []
-    probe, rows = selectors._rows_of_platform_day, selectors.grid_rows_after
-    monkeypatch.setattr(selectors, "_rows_of_platform_day", lambda q, **k: probed.append(k) or probe(q, **k))
-    monkeypatch.setattr(selectors, "grid_rows_after", lambda **kw: after.append(kw["after"]) or rows(**kw))
-    warmup._read_queries()
-    assert any(call["offset"] >= 2 for call in probed)  # accounts picked by probing, as on deep pages
-    assert after[0] is None
-    assert after[1] == selectors.GridCursor(dt.date(2026, 3, 1), "x", "h00")

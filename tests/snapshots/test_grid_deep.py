@@ -213,36 +213,6 @@ def test_every_deep_page_equals_the_plain_offset_query(uneven_grid, monkeypatch,
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("pick_from", [0, 4, 9])
-def test_the_deep_offset_is_the_first_page_that_probes_the_newest_day(uneven_grid, monkeypatch, pick_from):
-    monkeypatch.setattr(selectors, "_PICK_ACCOUNTS_FROM", pick_from)
-    monkeypatch.setattr(selectors, "_PROBE_FROM", 3)
-    probed = []
-    real = selectors._rows_of_platform_day
-    monkeypatch.setattr(
-        selectors, "_rows_of_platform_day", lambda queryset, **kw: probed.append(kw) or real(queryset, **kw)
-    )
-    offset = selectors.grid_deep_offset()
-    expected = list(grid_queryset().values_list(*GRID_COLUMNS))
-    assert grid_page(queryset=grid_queryset(), offset=offset, limit=1).rows == expected[offset : offset + 1]
-    assert probed
-    assert probed[-1]["offset"] >= 3
-    assert probed[-1]["date"] == day(9)
-    assert offset >= pick_from
-    probed.clear()
-    grid_page(queryset=grid_queryset(), offset=offset - 1, limit=1)  # one row earlier: no probe
-    assert not probed or probed[-1]["offset"] < 3
-
-
-@pytest.mark.django_db
-def test_no_deep_offset_where_the_newest_day_is_too_small(uneven_grid, monkeypatch):
-    monkeypatch.setattr(selectors, "_PICK_ACCOUNTS_FROM", 1000)
-    assert selectors.grid_deep_offset() is None
-    Snapshot.objects.all().delete()
-    assert selectors.grid_deep_offset() is None
-
-
-@pytest.mark.django_db
 def test_a_platform_and_date_filtered_grid_never_counts_its_snapshots(uneven_grid, monkeypatch):
     monkeypatch.setattr(selectors, "_PICK_ACCOUNTS_FROM", 0)
     monkeypatch.setattr(selectors, "_PROBE_FROM", 0)
