@@ -372,6 +372,14 @@ def _connection(backend) -> redis.connection.Connection:
     return held.connection
 
 
+def hold_connection() -> None:
+    """Take and open this thread's look-up connection now (a serving thread's warm-up), so its first
+    request does not open one: a new connection's handshake is 4 round trips."""
+    backend = caches["default"]
+    if isinstance(backend, RedisCache):
+        _connection(backend).connect()
+
+
 def _round_trip(connection: redis.connection.Connection, commands: list[tuple]) -> list:
     """The replies to `commands`, sent together on `connection`: a pipeline without the pipeline
     object. A connection that failed mid-way is closed, never used again out of step."""

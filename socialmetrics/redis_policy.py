@@ -28,6 +28,7 @@ import redis
 from django.conf import settings
 from django.core.cache import caches
 from django_redis.pool import ConnectionFactory as DjangoRedisConnectionFactory
+from redis.driver_info import DriverInfo
 
 logger = logging.getLogger(__name__)
 
@@ -138,12 +139,19 @@ class Connection(redis.connection.Connection):
             raise
 
 
+#: The library name and version each new connection tells the server (CLIENT SETINFO, seen in
+#: CLIENT LIST), read once: redis-py reads its package metadata again for every connection it
+#: makes (2 to 14 ms of a request that opens one).
+DRIVER_INFO = DriverInfo()
+
+
 class ConnectionFactory(DjangoRedisConnectionFactory):
     """django-redis's pool, made of `Connection`s (settings: OPTIONS["CONNECTION_FACTORY"])."""
 
     def make_connection_params(self, url: str) -> dict:
         params = super().make_connection_params(url)
         params["connection_class"] = Connection
+        params["driver_info"] = DRIVER_INFO
         return params
 
 

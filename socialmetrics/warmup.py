@@ -2,10 +2,11 @@
 
 A fresh process (a gunicorn worker) pays on its first request for importing the URLconf and every
 view, serializer and filter behind it, compiling the URL patterns, the models' lazily built
-metadata, the figures' series, opening the database pool and the Redis connection; each thread
-that serves requests makes its own database and cache handles (Django keeps them per thread); and
-each new PostgreSQL backend reads the catalog entries and statistics of every table and index at
-its first query on it. `warm_up()` does all of that before the first request arrives; call it once
+metadata, the figures' series, the modules and patterns the middleware loads lazily, opening the
+database pool and the Redis connections; each thread that serves requests makes its own database
+and cache handles (Django keeps them per thread) and opens the Redis connection it looks entries
+up on (a new connection's handshake is 4 round trips); and each new PostgreSQL backend reads the
+catalog entries and statistics of every table and index at its first query on it. `warm_up()` does all of that before the first request arrives; call it once
 per process (gunicorn's `post_worker_init` hook).
 
 It never raises and never waits long: a database or Redis that cannot be reached is logged and
@@ -52,6 +53,24 @@ def _urls() -> None:
     get_resolver().reverse_dict  # noqa: B018  (builds the reverse look-up tables too)
     for path in READ_PATHS:
         resolve(path)
+
+
+def _lazy_parts() -> None:
+    """What Django and the middleware build at their first use by a request: the message storage,
+    session engine and session serializer modules, and the patterns of the cookie signer, the host
+    and the charset (regular expressions compiled at their first use): 2 ms of the first request."""
+    from django.conf import settings
+    from django.core import signing
+    from django.http import HttpResponse
+    from django.http.request import split_domain_port
+    from django.utils.module_loading import import_string
+
+    import_string(settings.MESSAGE_STORAGE)
+    import_string(f"{settings.SESSION_ENGINE}.SessionStore")
+    import_string(settings.SESSION_SERIALIZER)
+    signing.get_cookie_signer(salt="warm-up")
+    split_domain_port("127.0.0.1:8000")
+    HttpResponse().charset  # noqa: B018
 
 
 def _queries() -> None:
@@ -195,21 +214,41 @@ def _redis() -> None:
 
 
 def _thread_handles() -> None:
-    """This thread's database handle and cache client (no connection is opened): 0.6 ms of the
-    first request each serving thread answers."""
+    """This thread's database handle and cache client (no database connection is opened: the pool
+    hands one out per request), and the Redis connection it looks entries up on, opened: 0.6 ms and
+    a connection's handshake of the first request each serving thread answers."""
     from django.db import connections
 
-    from socialmetrics import redis_policy
+    from socialmetrics import cache, redis_policy
 
     connections["default"]
     if redis_policy.enabled():
         redis_policy.client()
+        cache.hold_connection()
+
+
+def _redis_spares(count: int) -> None:
+    """`count` more open connections in the process's Redis pool, one per serving thread, for what
+    a request sends besides its look-up (a miss's store, the generations it reads): taken all at
+    once so that each is a connection of its own, then given back."""
+    from socialmetrics import redis_policy
+
+    if not redis_policy.enabled():
+        return
+    pool = redis_policy.client().connection_pool
+    taken = []
+    try:
+        for _ in range(count):
+            taken.append(pool.get_connection())  # connected as it is handed out
+    finally:
+        for connection in taken:
+            pool.release(connection)
 
 
 def _threads(executor: Executor, count: int) -> None:
     """Make the handles of each of the `count` threads of `executor` (the pool whose threads serve
     requests): as many tasks as threads, none ending before all have started, so each runs on a
-    thread of its own."""
+    thread of its own; then a spare Redis connection per thread."""
     started = threading.Barrier(count, timeout=THREADS_WAIT)
 
     def prepare() -> None:
@@ -218,10 +257,12 @@ def _threads(executor: Executor, count: int) -> None:
 
     for task in [executor.submit(prepare) for _ in range(count)]:
         task.result(timeout=THREADS_WAIT * 2)
+    _redis_spares(count)
 
 
 STEPS: dict[str, Callable[[], None]] = {
     "urls": _urls,
+    "lazy parts": _lazy_parts,
     "queries": _queries,
     "metrics": _metrics,
     "database": _database,

@@ -1,6 +1,7 @@
 """socialmetrics.warmup: a serving process's one-time work at its start, which never stops it."""
 
 import logging
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -14,7 +15,7 @@ from socialmetrics import redis_policy, warmup
 @pytest.mark.django_db
 def test_every_step_runs_and_is_timed():
     done = warmup.warm_up()
-    assert set(done) == {"urls", "queries", "metrics", "database", "redis"}
+    assert set(done) == {"urls", "lazy parts", "queries", "metrics", "database", "redis"}
     assert all(isinstance(ms, float) and ms >= 0 for ms in done.values()), done
 
 
@@ -132,3 +133,75 @@ def test_every_read_path_resolves_to_a_view():
 
     for path in warmup.READ_PATHS:
         assert resolve(path).func is not None
+
+
+def _first_request(executor, path: str) -> tuple[str, set[str], int]:
+    """A request through the application gunicorn serves, on a serving thread: its status, the
+    modules it imported, the Redis connections it opened."""
+    from django.test import RequestFactory
+
+    from socialmetrics.wsgi import application
+
+    opened = []
+    connect = redis_policy.Connection.connect_check_health
+
+    def counting(self, *args, **kwargs):
+        if self._sock is None:
+            opened.append(self)
+        return connect(self, *args, **kwargs)
+
+    def serve() -> tuple[str, set[str]]:
+        environ = RequestFactory().get(path, HTTP_ACCEPT_ENCODING="gzip").environ
+        before = set(sys.modules)
+        statuses = []
+        b"".join(application(environ, lambda status, headers, exc_info=None: statuses.append(status)))
+        return statuses[0], set(sys.modules) - before
+
+    redis_policy.Connection.connect_check_health = counting
+    try:
+        status, imported = executor.submit(serve).result()
+    finally:
+        redis_policy.Connection.connect_check_health = connect
+    return status, imported, len(opened)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("path", ["/api/accounts", "/api/grid", "/api/history/x/nobody"])
+def test_a_first_request_after_the_warm_up_imports_nothing(path):
+    with ThreadPoolExecutor(max_workers=2) as executor:
+        warmup.warm_up(executor=executor, threads=2)
+        status, imported, _ = _first_request(executor, path)
+    assert status.split()[0] in {"200", "404"}
+    assert imported == set()
+
+
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_a_first_request_after_the_warm_up_opens_no_redis_connection():
+    pool = redis_policy.client().connection_pool
+    pool.disconnect()  # every connection the process has made is closed
+    with ThreadPoolExecutor(max_workers=2) as executor:
+        warmup.warm_up(executor=executor, threads=2)
+        status, _, opened = _first_request(executor, "/api/accounts")  # a miss: looked up, stored
+        assert status.startswith("200")
+        assert opened == 0
+    pool.disconnect()
+    with ThreadPoolExecutor(max_workers=1) as fresh:  # without the warm-up: the request opens them
+        assert _first_request(fresh, "/api/accounts")[2] >= 1
+
+
+@pytest.mark.redis
+def test_a_new_redis_connection_reads_no_package_metadata(monkeypatch):
+    import redis.utils
+
+    def read(*args):
+        raise AssertionError("package metadata read for a connection")
+
+    monkeypatch.setattr(redis.utils, "get_lib_version", read)
+    pool = redis_policy.client().connection_pool
+    connection = pool.make_connection()
+    try:
+        connection.connect()
+        assert connection.driver_info is redis_policy.DRIVER_INFO
+    finally:
+        connection.disconnect()
