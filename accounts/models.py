@@ -96,3 +96,35 @@ class Account(models.Model):
     def key(self) -> str:
         """A stable name for the account across databases: ``platform:handle``."""
         return f"{self.platform}:{self.handle.lower()}"
+
+
+class AccountCount(models.Model):
+    """How many accounts there are: the account list's total, without counting them (a count of
+    100,000 accounts reads 100,000 index entries, 8 to 13 ms, on every uncached page).
+
+    Written only by database triggers on the account table (migration 0003), so it is exact after
+    every kind of write: the admin, imports, bulk and cascading deletes, TRUNCATE. On PostgreSQL a
+    transaction's changes wait in `AccountCountChange` and reach this row as it commits (writers
+    that add accounts at once never wait on each other); on SQLite the triggers update it directly.
+    `manage.py rebuild_grid_counts` recomputes it.
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    account_count = models.BigIntegerField()
+
+    def __str__(self) -> str:
+        return f"{self.account_count} accounts"
+
+
+class AccountCountChange(models.Model):
+    """A change of `AccountCount` by a transaction still open (PostgreSQL): the rows it added or
+    removed, folded into the count as it commits. Only that transaction sees its rows."""
+
+    txid = models.BigIntegerField()
+    change = models.BigIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["txid"], name="account_count_change_txid_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.change:+d} accounts in transaction {self.txid}"

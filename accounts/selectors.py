@@ -4,11 +4,34 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from django.db import connection
+from django.db import connection, connections
 from django.db.models import QuerySet
 from django.db.models.functions import Lower
 
-from .models import Account
+from .models import Account, AccountCount, AccountCountChange
+
+#: The number of accounts, by vendor: the row the triggers keep (`AccountCount`), on PostgreSQL
+#: with this transaction's changes not yet folded into it; elsewhere a count of the accounts.
+ACCOUNT_COUNT_SQL = {
+    "postgresql": (
+        f'(SELECT COALESCE((SELECT "account_count" FROM "{AccountCount._meta.db_table}" WHERE "id" = 1), 0)'
+        f' + COALESCE((SELECT SUM("change") FROM "{AccountCountChange._meta.db_table}"'
+        ' WHERE "txid" = txid_current_if_assigned()), 0))::bigint'
+    ),
+    "sqlite": f'COALESCE((SELECT "account_count" FROM "{AccountCount._meta.db_table}" WHERE "id" = 1), 0)',
+}
+
+
+def account_count(*, using: str = "default") -> int:
+    """How many accounts there are: the maintained count where the triggers keep one (exact, this
+    transaction's own writes included), else a count."""
+    database = connections[using]
+    sql = ACCOUNT_COUNT_SQL.get(database.vendor)
+    if sql is None:
+        return Account.objects.using(using).count()
+    with database.cursor() as cursor:
+        cursor.execute(f"SELECT {sql}")
+        return cursor.fetchone()[0]
 
 
 def account_queryset() -> QuerySet[Account]:

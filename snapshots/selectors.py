@@ -9,6 +9,7 @@ returns plain tuples or dicts built from ``values_list`` rather than model insta
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import operator
 import time
@@ -46,7 +47,7 @@ from django.db.models.sql.where import AND
 from psycopg.adapt import Loader
 
 from accounts.models import Account
-from accounts.selectors import account_id_by_handle
+from accounts.selectors import ACCOUNT_COUNT_SQL, account_id_by_handle
 from socialmetrics import cache as generations
 from socialmetrics.dates import product_zone
 
@@ -941,9 +942,10 @@ def account_page(*, queryset: QuerySet[Account], offset: int, limit: int) -> lis
     return _account_rows(queryset[offset : offset + limit])
 
 
-def _account_list_sql() -> str:
-    """The unfiltered account list's one query, written out: the number of accounts (a subquery
-    run once) and a page of them in `account_queryset`'s order. Parameters: the limit, the offset."""
+def _account_list_sql(vendor: str) -> str:
+    """The unfiltered account list's one query, written out: the number of accounts (the row the
+    triggers keep where they do: counting 100,000 accounts took 8 to 13 ms) and a page of them in
+    `account_queryset`'s order. Parameters: the limit, the offset."""
     account, latest = Account._meta, AccountLatest._meta
     organization = account.get_field("organization")
     joined = organization.related_model._meta.db_table
@@ -952,8 +954,9 @@ def _account_list_sql() -> str:
         for name in ("id", *ACCOUNT_COLUMNS[1:])
     ]
     columns += [f'l."{latest.get_field(name).column}"' for name in LATEST_FIELDS]
+    count = ACCOUNT_COUNT_SQL.get(vendor, f'(SELECT COUNT(*) FROM "{account.db_table}")')
     return (
-        f'SELECT (SELECT COUNT(*) FROM "{account.db_table}"), {", ".join(columns)} '
+        f"SELECT {count}, {', '.join(columns)} "
         f'FROM "{account.db_table}" a '
         f'LEFT OUTER JOIN "{joined}" o ON o."id" = a."{organization.column}" '
         f'LEFT OUTER JOIN "{latest.db_table}" l ON l."account_id" = a."id" '
@@ -961,17 +964,21 @@ def _account_list_sql() -> str:
     )
 
 
-#: Written out once: the page and its total in one round trip, with neither compiled by the ORM
-#: per request (0.6 ms compiling the 25 columns, 0.3 ms and a round trip for a count of its own).
-_ACCOUNT_LIST_SQL = _account_list_sql()
+@functools.cache
+def _account_list_query(vendor: str) -> str:
+    """Written out once per vendor: the page and its total in one round trip, with neither compiled
+    by the ORM per request (0.6 ms compiling the 25 columns, 0.3 ms and a round trip for a count of
+    its own)."""
+    return _account_list_sql(vendor)
 
 
 def account_list_page(*, offset: int, limit: int) -> tuple[int, list[AccountRow]]:
     """One query: the number of accounts, and a page of them (`account_queryset`'s order, platform
     then handle) with their organization and latest values; a page past the end counts apart."""
     # Booleans and dates come back as the ORM's on SQLite too (its converters of declared types).
-    with connections[Account.objects.db].cursor() as cursor:
-        cursor.execute(_ACCOUNT_LIST_SQL, [limit, offset])
+    connection = connections[Account.objects.db]
+    with connection.cursor() as cursor:
+        cursor.execute(_account_list_query(connection.vendor), [limit, offset])
         rows = cursor.fetchall()
     if not rows:
         return Account.objects.count(), []

@@ -154,7 +154,12 @@ def _first_request(executor, path: str) -> tuple[str, set[str], int]:
         environ = RequestFactory().get(path, HTTP_ACCEPT_ENCODING="gzip").environ
         before = set(sys.modules)
         statuses = []
-        b"".join(application(environ, lambda status, headers, exc_info=None: statuses.append(status)))
+        response = application(environ, lambda status, headers, exc_info=None: statuses.append(status))
+        try:
+            b"".join(response)
+        finally:
+            if hasattr(response, "close"):  # as a server does: the request's end, its connection given back
+                response.close()
         return statuses[0], set(sys.modules) - before
 
     redis_policy.Connection.connect_check_health = counting

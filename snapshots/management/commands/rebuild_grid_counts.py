@@ -1,10 +1,11 @@
 """Recompute the number of snapshots per date, and per date and platform, that the grid reads
-(`SnapshotDateCount`, `SnapshotPlatformCount`).
+(`SnapshotDateCount`, `SnapshotPlatformCount`), and the number of accounts the account list reads
+(`AccountCount`).
 
     manage.py rebuild_grid_counts [--dry-run]
 
-Database triggers keep these counts exact on every write, whatever path it takes (migrations 0003
-and 0008).
+Database triggers keep these counts exact on every write, whatever path it takes (migrations
+snapshots/0003, snapshots/0008 and accounts/0003).
 This command restores them if the triggers were bypassed: triggers disabled during a restore
 (`session_replication_role = replica`, `ALTER TABLE ... DISABLE TRIGGER`), or a raw fix of the
 counts table. With --dry-run it only compares the counts with the snapshots and lists the dates
@@ -22,7 +23,8 @@ from django.core.management.base import BaseCommand
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models import Count
 
-from accounts.models import Account
+from accounts.models import Account, AccountCount, AccountCountChange
+from accounts.selectors import account_count
 from snapshots.models import (
     Snapshot,
     SnapshotDateCount,
@@ -48,6 +50,7 @@ def date_count_differences(*, using: str = DEFAULT_DB_ALIAS) -> list[tuple[str, 
     actual |= {
         f"{d.isoformat()} {p}": n for d, p, n in by_platform.values_list("date", "account__platform", "n")
     }
+    stored["accounts"], actual["accounts"] = account_count(using=using), Account.objects.using(using).count()
     return [
         (key, stored.get(key, 0), actual.get(key, 0))
         for key in sorted(stored.keys() | actual.keys(), reverse=True)
@@ -56,10 +59,11 @@ def date_count_differences(*, using: str = DEFAULT_DB_ALIAS) -> list[tuple[str, 
 
 
 def date_counts_rebuild(*, using: str = DEFAULT_DB_ALIAS) -> int:
-    """Replace the counts with a fresh count of the snapshots; returns the number of dates.
+    """Replace the counts with a fresh count of the snapshots, and the number of accounts with a
+    fresh count of them; returns the number of dates.
 
-    On PostgreSQL the snapshot table is locked against writes (reads go on) while it is counted,
-    so no write can slip in between the count and its replacement.
+    On PostgreSQL the snapshot and account tables are locked against writes (reads go on) while
+    they are counted, so no write can slip in between a count and its replacement.
     """
     counts = SnapshotDateCount._meta.db_table
     changes = SnapshotDateCountChange._meta.db_table
@@ -83,6 +87,14 @@ def date_counts_rebuild(*, using: str = DEFAULT_DB_ALIAS) -> int:
             f"INSERT INTO {platform_counts} (date, platform, snapshot_count) "
             f"SELECT s.date, a.platform, count(*) FROM {snapshots} s "
             f"JOIN {Account._meta.db_table} a ON a.id = s.account_id GROUP BY s.date, a.platform"
+        )
+        accounts, account_count_table = Account._meta.db_table, AccountCount._meta.db_table
+        if connection.vendor == "postgresql":
+            cursor.execute(f"LOCK TABLE {accounts} IN SHARE MODE")
+        cursor.execute(f"DELETE FROM {account_count_table}")
+        cursor.execute(f"DELETE FROM {AccountCountChange._meta.db_table}")
+        cursor.execute(
+            f"INSERT INTO {account_count_table} (id, account_count) SELECT 1, count(*) FROM {accounts}"
         )
         return dates
 
@@ -112,7 +124,8 @@ class Command(BaseCommand):
             return
         if dry_run:
             for date, stored, actual in differences:
-                self.stdout.write(f"{date}: {stored} counted, {actual} snapshots")
+                counted = "accounts" if date == "accounts" else "snapshots"
+                self.stdout.write(f"{date}: {stored} counted, {actual} {counted}")
             message = f"{len(differences)} dates differ." if differences else "Every date's count is right."
             self.stdout.write(self.style.WARNING(message) if differences else self.style.SUCCESS(message))
             return
