@@ -6,8 +6,9 @@ metadata, the figures' series, the modules and patterns the middleware loads laz
 database pool and the Redis connections; each thread that serves requests makes its own database
 and cache handles (Django keeps them per thread) and opens the Redis connection it looks entries
 up on (a new connection's handshake is 4 round trips); and each new PostgreSQL backend reads the
-catalog entries and statistics of every table and index at its first query on it. `warm_up()` does all of that before the first request arrives; call it once
-per process (gunicorn's `post_worker_init` hook).
+catalog entries and statistics of every table and index at its first query on it. `warm_up()`
+does all of that before the first request arrives; call it once per process (gunicorn's
+`post_worker_init` hook).
 
 It never raises and never waits long: a database or Redis that cannot be reached is logged and
 skipped (the first request then connects, as it would have), so a worker always starts.
