@@ -409,10 +409,12 @@ def generate(*, accounts: int, days: int, end: dt.date, workers: int | None = No
     """Replace the benchmark data set (`workers`: COPY processes on PostgreSQL, default one per CPU)."""
     from django.db import connection, transaction
 
+    from snapshots.grid_buckets import grid_buckets_split
     from snapshots.services import latest_rebuild_all
 
     started = time.perf_counter()
     created = create_accounts(accounts)
+    grid_buckets_split()  # as a collection run would, before the snapshots are counted in them
     workers = workers or default_workers()
     write_started = time.perf_counter()
     if connection.vendor == "postgresql":

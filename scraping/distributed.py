@@ -28,6 +28,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 
+from snapshots.grid_buckets import grid_buckets_split
 from socialmetrics import redis_policy
 
 from . import locks, selectors, services
@@ -118,6 +119,7 @@ def run_dispatch(*, options: RunOptions) -> CollectionRun:
     options.backend = "celery"
     run, held = run_start(options=options, status=RunStatus.PENDING)
     try:
+        grid_buckets_split()  # before the workers write: buckets grown by new accounts
         accounts = selectors.collection_accounts(
             platforms=options.platforms,
             account_ids=options.account_ids,

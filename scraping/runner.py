@@ -33,6 +33,7 @@ from django.db.models import Count, F
 from django.utils import timezone
 
 from accounts.models import Account
+from snapshots.grid_buckets import grid_buckets_split
 from snapshots.models import Source
 from snapshots.services import PostRow, SnapshotRow, post_upsert_many, snapshot_upsert_many
 from socialmetrics import cache as generations
@@ -523,6 +524,8 @@ def _execute(
     if write and run.status != RunStatus.RUNNING:
         run.status = RunStatus.RUNNING
         run.save(update_fields=["status"])
+    if write:  # buckets grown by new accounts split before this run's rows are counted in them
+        grid_buckets_split()
     days, source = run_days(options), run_source(options)
     accounts = selectors.collection_accounts(
         platforms=options.platforms,

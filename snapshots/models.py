@@ -224,6 +224,67 @@ class SnapshotPlatformCountChange(models.Model):
         return f"{self.change:+} snapshots of {self.platform} on {self.date} (transaction {self.txid})"
 
 
+class GridBucket(models.Model):
+    """Where a bucket of one platform's accounts starts: the accounts of `platform` whose handle sorts
+    from `first_handle` up to the next bucket's first handle. An account before every bucket of its
+    platform is in the bucket named "" (kept in no row). Buckets split as accounts are added
+    (`snapshots.grid_buckets`); a rename or a new account never moves a boundary."""
+
+    platform = models.CharField(max_length=20)
+    first_handle = models.CharField(max_length=255)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["platform", "first_handle"], name="grid_bucket_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.platform} accounts from {self.first_handle!r}"
+
+
+class SnapshotBucketCount(models.Model):
+    """How many snapshots each (date, platform, bucket of accounts) has: where a deep grid page's rows
+    start inside one platform's day, without walking the accounts before them.
+
+    Kept exactly as `SnapshotPlatformCount` is, by database triggers (migration 0010): on the snapshot
+    table for every write, on the account table for a change of platform or handle. On PostgreSQL a
+    transaction's changes wait in `SnapshotBucketCountChange` until its commit.
+    """
+
+    date = models.DateField()
+    platform = models.CharField(max_length=20)
+    bucket = models.CharField(max_length=255)
+    snapshot_count = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["date", "platform", "bucket"], name="snapshot_bucket_count_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.snapshot_count} snapshots of {self.platform} from {self.bucket!r} on {self.date}"
+
+
+class SnapshotBucketCountChange(models.Model):
+    """PostgreSQL: what an open transaction added to or removed from a (date, platform, bucket)'s
+    snapshots, folded into `SnapshotBucketCount` as it commits."""
+
+    txid = models.BigIntegerField()
+    date = models.DateField()
+    platform = models.CharField(max_length=20)
+    bucket = models.CharField(max_length=255)
+    change = models.BigIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["txid"], name="snapshot_bucket_change_txid")]
+
+    def __str__(self) -> str:
+        where = f"{self.platform} from {self.bucket!r} on {self.date}"
+        return f"{self.change:+} snapshots of {where} (transaction {self.txid})"
+
+
 class PostType(models.TextChoices):
     POST = "post", "Post"
     REPLY = "reply", "Reply"

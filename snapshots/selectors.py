@@ -57,6 +57,8 @@ from .models import (
     AccountLatest,
     Post,
     Snapshot,
+    SnapshotBucketCount,
+    SnapshotBucketCountChange,
     SnapshotDateCount,
     SnapshotDateCountChange,
     SnapshotPlatformCount,
@@ -341,10 +343,12 @@ def history_series(
 #
 # Inside a date, the rows in (platform, handle) order come from the account index, probing the
 # (account, date) unique index: page 1 reads about 50 index entries instead of sorting a whole day
-# of joined rows. A page deep inside its date skips whole platforms by their counts, then picks its
-# 50 accounts by walking that platform's accounts from the nearer end, probing each one's row of
-# the day; with other filters it picks them from the date's index entries and the accounts, from
-# the nearer end of the day. No query reads or sorts a whole day of snapshot rows.
+# of joined rows. A page deep inside its date skips whole platforms by their counts, then whole
+# buckets of about 256 accounts by theirs (`SnapshotBucketCount`, migration 0010, and
+# `snapshots.grid_buckets`), then picks its 50 accounts by walking that bucket's accounts from the
+# nearer end, probing each one's row of the day; with other filters it picks them from the date's
+# index entries and the accounts, from the nearer end of the day. No query reads or sorts a whole
+# day of snapshot rows.
 
 GRID_COLUMNS = (
     "account__platform",
@@ -469,6 +473,32 @@ def grid_platform_counts(
         return [(day, platform, n) for (day, platform), n in newest_first if n > 0]
     counts = counts.filter(snapshot_count__gt=0).order_by("-date", "platform")
     return list(counts.values_list("date", "platform", "snapshot_count"))
+
+
+def grid_bucket_counts(
+    *, using: str = "default", date: dt.date | None = None, platform: str | None = None
+) -> list[tuple[dt.date, str, str, int]]:
+    """Every (date, platform, bucket) with snapshots (on `date`, of `platform`) and how many it has,
+    in (date, platform, bucket) order, buckets in handle order, from the counts the triggers keep
+    (migration 0010), as `grid_platform_counts`: one query over a row per bucket, with the
+    transaction's own uncommitted changes on PostgreSQL."""
+    connection = connections[using]
+    counts = SnapshotBucketCount.objects.using(using)
+    changes = SnapshotBucketCountChange.objects.using(using)
+    if date is not None:
+        counts, changes = counts.filter(date=date), changes.filter(date=date)
+    if platform is not None:
+        counts, changes = counts.filter(platform=platform), changes.filter(platform=platform)
+    columns = ("date", "platform", "bucket")
+    if connection.vendor == "postgresql" and (connection.in_atomic_block or not connection.get_autocommit()):
+        changes = changes.filter(txid=_OwnTransactionId()).values_list(*columns, "change")
+        merged = counts.values_list(*columns, "snapshot_count").union(changes, all=True)
+        totals: dict[tuple[dt.date, str, str], int] = {}  # in the database's order of handles
+        for day, platform_, bucket, n in merged.order_by(*columns):
+            totals[day, platform_, bucket] = totals.get((day, platform_, bucket), 0) + n
+        return [(*key, n) for key, n in totals.items() if n > 0]
+    counts = counts.filter(snapshot_count__gt=0).order_by(*columns)
+    return list(counts.values_list(*columns, "snapshot_count"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -631,10 +661,12 @@ def _rows_of_platform_day(
     queryset: QuerySet[Snapshot], *, date: dt.date, platform: str, offset: int, limit: int, count: int
 ) -> list[tuple]:
     """`limit` rows of one platform's `count` on one date from `offset`, in handle order, for a grid
-    filtered at most by platform and date. The page's accounts are picked by walking the platform's
-    accounts in order from the nearer end, probing each one's row of the day in the (date, account)
+    filtered at most by platform and date. The bucket of accounts the page starts in comes from the
+    maintained per-bucket counts; inside it the page's accounts are picked by walking the bucket's
+    accounts in order from its nearer end, probing each one's row of the day in the (date, account)
     index (a subquery per account, which the planner cannot turn into a hash join over the whole
-    day): about `offset` index probes, never a read of the day's other platforms."""
+    day): at most about half a bucket of index probes (`grid_buckets.ACCOUNTS_PER_BUCKET`), however
+    many accounts the platform has."""
     queryset = queryset.filter(date=date)
     end = min(offset + limit, count)
     if end <= offset:
@@ -642,6 +674,14 @@ def _rows_of_platform_day(
     if offset < _PROBE_FROM:
         rows = queryset.filter(account__platform=platform).order_by(*_IN_DATE_ORDER)
         return list(rows.values_list(*GRID_COLUMNS)[offset:end])
+    counted = grid_bucket_counts(using=queryset.db, date=date, platform=platform)
+    buckets = [(bucket, n) for _, _, bucket, n in counted] or [("", count)]
+    index, skip = 0, offset
+    while index < len(buckets) - 1 and skip >= buckets[index][1]:
+        skip -= buckets[index][1]
+        index += 1
+    first, rows_in_bucket = buckets[index]
+    after = buckets[index + 1][0] if index + 1 < len(buckets) else None
     on_date = Snapshot.objects.filter(account=OuterRef("pk"), date=date).values("account_id")[:1]
     accounts = (
         Account.objects.filter(platform=platform)
@@ -649,10 +689,15 @@ def _rows_of_platform_day(
         .filter(on_date__isnull=False)
         .values("pk")
     )
-    if count - offset < offset:
-        picked = accounts.order_by("-platform", "-handle")[count - end : count - offset]
+    page_end = skip + end - offset
+    if page_end <= rows_in_bucket and rows_in_bucket - page_end < skip:  # from the bucket's end
+        if after is not None:
+            accounts = accounts.filter(handle__lt=after)
+        picked = accounts.order_by("-platform", "-handle")[rows_in_bucket - page_end : rows_in_bucket - skip]
     else:
-        picked = accounts.order_by("platform", "handle")[offset:end]
+        if first:
+            accounts = accounts.filter(handle__gte=first)
+        picked = accounts.order_by("platform", "handle")[skip:page_end]
     rows = queryset.filter(account_id__in=picked).order_by(*_IN_DATE_ORDER)
     return list(rows.values_list(*GRID_COLUMNS))
 

@@ -1,11 +1,12 @@
-"""Recompute the number of snapshots per date, and per date and platform, that the grid reads
-(`SnapshotDateCount`, `SnapshotPlatformCount`), and the number of accounts the account list reads
-(`AccountCount`).
+"""Recompute the number of snapshots per date, per date and platform, and per date, platform and
+bucket of accounts that the grid reads (`SnapshotDateCount`, `SnapshotPlatformCount`,
+`SnapshotBucketCount`), and the number of accounts the account list reads (`AccountCount`); split
+the buckets that have grown (`snapshots.grid_buckets`).
 
     manage.py rebuild_grid_counts [--dry-run]
 
 Database triggers keep these counts exact on every write, whatever path it takes (migrations
-snapshots/0003, snapshots/0008 and accounts/0003).
+snapshots/0003, snapshots/0008, snapshots/0010 and accounts/0003).
 This command restores them if the triggers were bypassed: triggers disabled during a restore
 (`session_replication_role = replica`, `ALTER TABLE ... DISABLE TRIGGER`), or a raw fix of the
 counts table. With --dry-run it only compares the counts with the snapshots and lists the dates
@@ -25,6 +26,7 @@ from django.db.models import Count
 
 from accounts.models import Account, AccountCount, AccountCountChange
 from accounts.selectors import account_count
+from snapshots.grid_buckets import grid_bucket_count_differences, grid_bucket_counts_rebuild
 from snapshots.models import (
     Snapshot,
     SnapshotDateCount,
@@ -51,6 +53,8 @@ def date_count_differences(*, using: str = DEFAULT_DB_ALIAS) -> list[tuple[str, 
         f"{d.isoformat()} {p}": n for d, p, n in by_platform.values_list("date", "account__platform", "n")
     }
     stored["accounts"], actual["accounts"] = account_count(using=using), Account.objects.using(using).count()
+    for key, (kept, counted) in grid_bucket_count_differences(using=using).items():
+        stored[key], actual[key] = kept, counted
     return [
         (key, stored.get(key, 0), actual.get(key, 0))
         for key in sorted(stored.keys() | actual.keys(), reverse=True)
@@ -59,8 +63,8 @@ def date_count_differences(*, using: str = DEFAULT_DB_ALIAS) -> list[tuple[str, 
 
 
 def date_counts_rebuild(*, using: str = DEFAULT_DB_ALIAS) -> int:
-    """Replace the counts with a fresh count of the snapshots, and the number of accounts with a
-    fresh count of them; returns the number of dates.
+    """Replace the counts with a fresh count of the snapshots (splitting the buckets that have grown
+    first), and the number of accounts with a fresh count of them; returns the number of dates.
 
     On PostgreSQL the snapshot and account tables are locked against writes (reads go on) while
     they are counted, so no write can slip in between a count and its replacement.
@@ -96,6 +100,7 @@ def date_counts_rebuild(*, using: str = DEFAULT_DB_ALIAS) -> int:
         cursor.execute(
             f"INSERT INTO {account_count_table} (id, account_count) SELECT 1, count(*) FROM {accounts}"
         )
+        grid_bucket_counts_rebuild(using=using)
         return dates
 
 
