@@ -134,7 +134,9 @@ def _read_queries() -> None:
         AccountChanged,
         account_list_page,
         anomaly_queryset,
+        grid_day_buckets,
         grid_page,
+        grid_platform_counts,
         grid_queryset,
         history_series,
         post_queryset,
@@ -148,6 +150,9 @@ def _read_queries() -> None:
     reads: list[Callable[[], object]] = [
         lambda: account_list_page(offset=0, limit=1),
         lambda: grid_page(queryset=grid_queryset(), offset=0, limit=1),
+        # A deep grid page reads its date's per-platform and per-bucket counts too.
+        lambda: grid_platform_counts(date=dt.date(2000, 1, 1)),
+        lambda: grid_day_buckets(using="default", date=dt.date(2000, 1, 1), platform="x"),
         history,
         lambda: list(summary_queryset().values_list(*SUMMARY_COLUMNS)[:1]),
         lambda: list(anomaly_queryset(since=dt.date(2000, 1, 1))[:1]),
