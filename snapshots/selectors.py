@@ -692,28 +692,43 @@ def _rows_of_platform_day(
     after = buckets[index + 1][0] if index + 1 < len(buckets) else None
     page_end = skip + end - offset
     backward = page_end <= rows_in_bucket and rows_in_bucket - page_end < skip  # from the bucket's end
-    bound = after if backward else first or None
-    params = {
-        "date": date,
-        "platform": platform,
-        "bound": bound,
-        "limit": page_end - skip,
-        "offset": rows_in_bucket - page_end if backward else skip,
-    }
-    connection = connections[queryset.db]
-    with connection.cursor() as cursor:
+    return grid_platform_day_rows(
+        using=queryset.db,
+        date=date,
+        platform=platform,
+        bound=after if backward else first or None,
+        backward=backward,
+        limit=page_end - skip,
+        offset=rows_in_bucket - page_end if backward else skip,
+    )
+
+
+def grid_platform_day_rows(
+    *,
+    using: str = "default",
+    date: dt.date,
+    platform: str,
+    bound: str | None,
+    backward: bool,
+    limit: int,
+    offset: int,
+) -> list[tuple]:
+    """The grid's rows of the accounts of `platform` that have a snapshot on `date`, in handle order:
+    `limit` of them after skipping `offset` accounts with a snapshot that day, walking forward from
+    the handle `bound` (from the first when None), or `backward` from the last handle before
+    `bound` (from the platform's last)."""
+    params = {"date": date, "platform": platform, "bound": bound, "limit": limit, "offset": offset}
+    with connections[using].cursor() as cursor:
         cursor.execute(_platform_day_sql(backward=backward, bounded=bound is not None), params)
         return cursor.fetchall()
 
 
 @functools.cache
 def _platform_day_sql(*, backward: bool, bounded: bool) -> str:
-    """The grid's rows of the accounts of %(platform)s that have a snapshot on %(date)s, in handle
-    order: %(limit)s of them after skipping %(offset)s, walking forward from the handle %(bound)s
-    (from the first when not `bounded`), or `backward` from the handle before %(bound)s (from the
-    last). Whether an account has a snapshot that day is a subquery per account (an index probe),
-    which the planner cannot turn into a hash join over the whole day. Written out once: the ORM
-    took 2 ms to compile it (with the subquery, the slice and the grid's joins)."""
+    """SQL: `grid_platform_day_rows` (%(bound)s when `bounded`). Whether an account has a snapshot
+    that day is a subquery per account (an index probe), which the planner cannot turn into a hash
+    join over the whole day. Written out once: the ORM took 2 ms to compile it (with the subquery,
+    the slice and the grid's joins)."""
     snapshot, account = Snapshot._meta, Account._meta
     organization = account.get_field("organization")
     organizations = organization.related_model._meta.db_table

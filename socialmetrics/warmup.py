@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import logging
 import threading
 import time
@@ -137,6 +138,7 @@ def _read_queries() -> None:
         grid_day_buckets,
         grid_page,
         grid_platform_counts,
+        grid_platform_day_rows,
         grid_queryset,
         history_series,
         post_queryset,
@@ -147,12 +149,18 @@ def _read_queries() -> None:
         with contextlib.suppress(AccountChanged):  # no such account: its id is looked up too
             history_series(account_id=0, expect=("x", "warm-up"))
 
+    def deep_page() -> None:  # the statements that pick a deep page's rows, each way (no row found)
+        for backward, bound in itertools.product((False, True), (None, "")):
+            day = {"date": dt.date(2000, 1, 1), "platform": "x", "bound": bound, "backward": backward}
+            grid_platform_day_rows(**day, limit=1, offset=0)
+
     reads: list[Callable[[], object]] = [
         lambda: account_list_page(offset=0, limit=1),
         lambda: grid_page(queryset=grid_queryset(), offset=0, limit=1),
-        # A deep grid page reads its date's per-platform and per-bucket counts too.
+        # A deep grid page reads its date's per-platform and per-bucket counts, then picks its rows.
         lambda: grid_platform_counts(date=dt.date(2000, 1, 1)),
-        lambda: grid_day_buckets(using="default", date=dt.date(2000, 1, 1), platform="x"),
+        lambda: grid_day_buckets(date=dt.date(2000, 1, 1), platform="x"),
+        deep_page,
         history,
         lambda: list(summary_queryset().values_list(*SUMMARY_COLUMNS)[:1]),
         lambda: list(anomaly_queryset(since=dt.date(2000, 1, 1))[:1]),
