@@ -77,6 +77,8 @@ export async function request(url, { method = "GET", body, headers = {}, signal 
     try {
       data = await response.json();
     } catch {
+      // Aborted while the body arrived: the caller moved on, as when the request itself is aborted.
+      signal?.throwIfAborted();
       data = null;
     }
   }

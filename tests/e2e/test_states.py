@@ -58,3 +58,35 @@ def test_a_failing_call_says_what_failed_and_offers_a_retry(pages):
     assert "could not be reached" in chart_error.inner_text()
     assert chart_error.query_selector("button")
     screenshot(page, "account-error")
+
+
+ABORT_WHILE_READING = """async () => {
+  const { request } = await import('/static/js/api.js');
+  const realFetch = window.fetch;
+  // A JSON answer whose body is still arriving when the reader moves on (a new range picked).
+  window.fetch = async (url, options) => new Response(new ReadableStream({
+    start(controller) {
+      controller.enqueue(new TextEncoder().encode('{"dates": ['));
+      options.signal.addEventListener('abort', () => controller.error(new TypeError('Failed to fetch')));
+    },
+  }), { headers: { 'Content-Type': 'application/json' } });
+  const aborter = new AbortController();
+  try {
+    const pending = request('/api/history/x/healthdept', { signal: aborter.signal });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    aborter.abort();
+    return `resolved with ${JSON.stringify(await pending)}`;
+  } catch (error) {
+    return error.name;
+  } finally {
+    window.fetch = realFetch;
+  }
+}"""
+
+
+def test_a_request_aborted_while_its_body_arrives_is_dropped_not_read_as_empty(pages):
+    """A panel whose request is replaced mid-answer ignores the old one instead of drawing nothing."""
+    page = pages.new()
+    page.goto("/accounts/x/healthdept/")
+    page.wait_for_function("() => document.getElementById('main').dataset.chartRange === '90'")
+    assert page.evaluate(ABORT_WHILE_READING) == "AbortError"
